@@ -1,0 +1,53 @@
+"""Options every command shares (--model / --endpoint / --engine / --api-key / --ctx / --threads) and the error edge.
+
+Command modules (cli_eval.py, cli_bench.py, ...) import these aliases so that every command spells them the same way.
+Heavy imports stay inside command bodies so ``assay --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="Preset (smollm2-135m, qwen3-4b-instruct-2507), a .gguf path, or a Hugging Face id. "
+                                       "Default: the embedded SmolLM2-135M."),
+]
+EndpointOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--endpoint", "-e", help="Use running OpenAI-compatible server(s) instead of starting one: "
+                                          "URL, repeatable or comma-separated (requests spread over them)."),
+]
+EngineOpt = Annotated[
+    Optional[str], typer.Option("--engine", help="llamacpp (CPU, GGUF) or vllm (GPU). Default: the model's own.")
+]
+ApiKeyOpt = Annotated[
+    Optional[str], typer.Option("--api-key", envvar="ASSAY_API_KEY", help="API key for the endpoint / served engine.")
+]
+CtxOpt = Annotated[Optional[int], typer.Option("--ctx", help="Context window to serve (tokens).")]
+ThreadsOpt = Annotated[
+    Optional[int], typer.Option("--threads", help="llama.cpp CPU threads (default: all cores).")
+]
+
+
+def one_line_errors(fn):
+    """Turn a domain exception into one line on stderr and exit code 1 (tests call the library and let it raise)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from assay.errors import AssayError
+
+        try:
+            return fn(*args, **kwargs)
+        except AssayError as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise typer.Exit(1)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(130)
+
+    return wrapper

@@ -1,0 +1,306 @@
+"""One async OpenAI-compatible client for everything downstream (evals, chat, doc, bench cross-checks).
+
+It records what a careful engineer needs per request: text, finish_reason, the server's own token usage, TTFT,
+per-chunk arrival times and end-to-end time. It retries only what is worth retrying (connection errors, 429, 5xx),
+a bounded number of times with backoff, and never turns an error into answer text.
+
+Example:
+    import asyncio
+    from assay.client import Client, SamplingParams
+    from assay.engines import Endpoint
+    c = Client([Endpoint("http://127.0.0.1:8000/v1", "smollm2-135m")])
+    done = asyncio.run(c.chat([{"role": "user", "content": "Hi"}], SamplingParams(max_tokens=16)))
+    print(done.text, done.ttft_s, done.completion_tokens)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, AsyncIterator, Literal
+
+import httpx
+import openai
+from pydantic import BaseModel, ConfigDict, Field
+
+from assay.errors import EndpointUnreachable, RequestError
+
+if TYPE_CHECKING:
+    from assay.engines import Endpoint
+
+
+class SamplingParams(BaseModel):
+    """Validated sampling parameters; a typo is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(512, ge=1)
+    seed: int | None = None
+    stop: list[str] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    response_format: dict | None = None  # {"type": "json_schema", "json_schema": {...}} or {"type": "json_object"}
+    ignore_eos: bool = False  # llama.cpp and vLLM accept it; forces output length in benchmarks
+
+    def request_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
+        for name in ("seed", "stop", "presence_penalty", "frequency_penalty", "response_format"):
+            v = getattr(self, name)
+            if v is not None:
+                kw[name] = v
+        extra: dict[str, Any] = {}
+        if self.ignore_eos:
+            extra["ignore_eos"] = True
+        if extra:
+            kw["extra_body"] = extra
+        return kw
+
+
+@dataclass
+class Completion:
+    text: str  # the answer, after a leading <think>...</think> block is removed
+    finish_reason: str | None
+    prompt_tokens: int | None  # from the server's usage, not counted from chunks
+    completion_tokens: int | None
+    ttft_s: float | None  # first content chunk after the request was sent
+    e2e_s: float  # request sent -> stream closed
+    chunk_times: list[float] = field(default_factory=list)  # seconds since send, one per content chunk
+    reasoning: str | None = None  # text of the stripped <think> block
+    think_unclosed: bool = False  # a <think> was opened and never closed: text is "" and the answer is unusable
+    raw_text: str = ""  # exactly what the server sent
+    model: str | None = None  # model id as the server reports it
+    endpoint: str | None = None
+    started_at: float = 0.0  # wall clock (time.time()) when sent
+
+    @property
+    def itl_s(self) -> list[float]:
+        """Every gap between consecutive content chunks."""
+        t = self.chunk_times
+        return [b - a for a, b in zip(t, t[1:])]
+
+    @property
+    def tpot_s(self) -> float | None:
+        """(E2E - TTFT) / (output tokens - 1), vLLM bench serve's definition."""
+        if self.ttft_s is None or not self.completion_tokens or self.completion_tokens < 2:
+            return None
+        return (self.e2e_s - self.ttft_s) / (self.completion_tokens - 1)
+
+    @property
+    def decode_tok_s(self) -> float | None:
+        tpot = self.tpot_s
+        return 1.0 / tpot if tpot else None
+
+
+@dataclass
+class Delta:
+    """One streamed piece of text. The stream's last item is the finished Completion instead."""
+
+    text: str
+    t: float  # seconds since send
+
+
+_THINK_OPEN = re.compile(r"^\s*<think>", re.S)
+_THINK_BLOCK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.S)
+
+
+def split_thinking(raw: str) -> tuple[str, str | None, bool]:
+    """(answer, reasoning, unclosed). Only a *leading* think block is stripped; an unclosed one leaves no answer."""
+    m = _THINK_BLOCK.match(raw)
+    if m:
+        return raw[m.end():], m.group(1).strip(), False
+    if _THINK_OPEN.match(raw):
+        return "", raw.split("<think>", 1)[1].strip(), True
+    return raw, None, False
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, httpx.TransportError)):
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return False
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body
+        detail = None
+        if isinstance(body, dict):
+            err = body.get("error", body)
+            detail = err.get("message") if isinstance(err, dict) else err
+        return f"HTTP {exc.status_code}: {detail or exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Slot:
+    def __init__(self, endpoint: "Endpoint"):
+        self.endpoint = endpoint
+        self.outstanding = 0
+        self.sdk = openai.AsyncOpenAI(
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key or "sk-no-key",
+            max_retries=0,  # we retry ourselves, with a narrower rule
+            timeout=httpx.Timeout(600.0, connect=10.0),
+            http_client=httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=1024, max_keepalive_connections=256),
+                timeout=httpx.Timeout(600.0, connect=10.0),
+            ),
+        )
+
+
+class Client:
+    """Async chat over one or more endpoints (least outstanding requests wins)."""
+
+    def __init__(self, endpoints: "list[Endpoint] | Endpoint", *, max_retries: int = 3, backoff_s: float = 0.5,
+                 backoff_max_s: float = 8.0):
+        if not isinstance(endpoints, (list, tuple)):
+            endpoints = [endpoints]
+        if not endpoints:
+            raise ValueError("Client needs at least one endpoint")
+        self.slots = [_Slot(e) for e in endpoints]
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+
+    @property
+    def endpoints(self) -> "list[Endpoint]":
+        return [s.endpoint for s in self.slots]
+
+    @property
+    def model(self) -> str:
+        return self.slots[0].endpoint.model
+
+    def _pick(self) -> _Slot:
+        low = min(s.outstanding for s in self.slots)
+        return random.choice([s for s in self.slots if s.outstanding == low])
+
+    async def aclose(self) -> None:
+        for s in self.slots:
+            await s.sdk.close()
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    async def chat(self, messages: list[dict], params: SamplingParams | None = None, *,
+                   model: str | None = None) -> Completion:
+        """Send one chat request (streamed under the hood, for timings) and return the finished Completion."""
+        result = None
+        async for item in self.stream(messages, params, model=model):
+            if isinstance(item, Completion):
+                result = item
+        assert result is not None
+        return result
+
+    async def stream(self, messages: list[dict], params: SamplingParams | None = None, *,
+                     model: str | None = None) -> AsyncIterator[Delta | Completion]:
+        """Yield Delta pieces as they arrive, then the Completion. Retries happen only before the first byte."""
+        params = params or SamplingParams()
+        attempt = 0
+        while True:
+            slot = self._pick()
+            slot.outstanding += 1
+            got_any = False
+            try:
+                async for item in self._stream_once(slot, messages, params, model):
+                    got_any = True
+                    yield item
+                return
+            except (openai.OpenAIError, httpx.HTTPError) as exc:
+                if got_any or not _retryable(exc) or attempt >= self.max_retries:
+                    if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)) and not isinstance(
+                        exc, openai.APITimeoutError
+                    ):
+                        raise EndpointUnreachable(
+                            f"endpoint {slot.endpoint.base_url} unreachable after {attempt + 1} tries: {_message(exc)}"
+                            " (is the server running? check --endpoint)"
+                        ) from exc
+                    status = getattr(exc, "status_code", None)
+                    raise RequestError(f"{slot.endpoint.base_url}: {_message(exc)}", status=status) from exc
+                delay = min(self.backoff_max_s, self.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
+                attempt += 1
+                await asyncio.sleep(delay)
+            finally:
+                slot.outstanding -= 1
+
+    async def _stream_once(self, slot: _Slot, messages, params: SamplingParams, model: str | None):
+        ep = slot.endpoint
+        started_at = time.time()
+        t0 = time.perf_counter()
+        stream = await slot.sdk.chat.completions.create(
+            model=model or ep.model,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            **params.request_kwargs(),
+        )
+        parts: list[str] = []
+        chunk_times: list[float] = []
+        finish_reason = None
+        usage = None
+        server_model = None
+        try:
+            async for chunk in stream:
+                now = time.perf_counter() - t0
+                server_model = server_model or chunk.model
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                for choice in chunk.choices or []:
+                    piece = choice.delta.content if choice.delta else None
+                    if piece:
+                        parts.append(piece)
+                        chunk_times.append(now)
+                        yield Delta(piece, now)
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+        finally:
+            await stream.close()
+        e2e = time.perf_counter() - t0
+        raw = "".join(parts)
+        text, reasoning, unclosed = split_thinking(raw)
+        yield Completion(
+            text=text,
+            finish_reason=finish_reason,
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            ttft_s=chunk_times[0] if chunk_times else None,
+            e2e_s=e2e,
+            chunk_times=chunk_times,
+            reasoning=reasoning,
+            think_unclosed=unclosed,
+            raw_text=raw,
+            model=server_model,
+            endpoint=ep.base_url,
+            started_at=started_at,
+        )
+
+    async def tokenize(self, text: str) -> list[int] | None:
+        """Token ids from the served model's tokenizer (llama.cpp /extras/tokenize, vLLM /tokenize); None if neither."""
+        ep = self.slots[0].endpoint
+        root = ep.base_url.rstrip("/").removesuffix("/v1")
+        headers = {"Authorization": f"Bearer {ep.api_key}"} if ep.api_key else {}
+        async with httpx.AsyncClient(timeout=60.0, headers=headers) as http:
+            for url, body in ((f"{root}/extras/tokenize", {"input": text}),
+                              (f"{root}/tokenize", {"model": ep.model, "prompt": text})):
+                try:
+                    r = await http.post(url, json=body)
+                except httpx.HTTPError:
+                    continue
+                if r.status_code == 200:
+                    data = r.json()
+                    toks = data.get("tokens")
+                    if isinstance(toks, list):
+                        return toks
+        return None
+
+    async def count_tokens(self, text: str) -> int:
+        """Exact count from the server's tokenizer, else an estimate of 1 token per 4 characters (stated in docs)."""
+        toks = await self.tokenize(text)
+        return len(toks) if toks is not None else max(1, len(text) // 4)

@@ -1,0 +1,116 @@
+"""llama.cpp through llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server``).
+
+Facts that shape this module (read in llama_cpp/server): it serves one request at a time behind a lock, and its
+``interrupt_requests`` setting defaults to True, which cuts a streaming reply short when another request arrives — so
+we always pass ``--interrupt_requests False``. It has no /health: we wait on /v1/models. Thread count defaults to
+cores // 2 in llama-cpp-python; on a 2-core machine n_threads=2 decodes ~50 % faster, so we use all cores.
+
+Example:
+    assay serve                      # SmolLM2-135M on 127.0.0.1:8000
+    assay serve --model ./my.gguf --port 8001 --ctx 4096
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import sys
+import time
+from pathlib import Path
+
+from assay.engines import Endpoint, check_port_free, free_port, log_dir
+from assay.engines._process import ManagedProcess
+from assay.errors import PrerequisiteError
+from assay.models import ModelSpec
+
+DEFAULT_CTX = 8192
+
+
+def engine_version() -> str | None:
+    try:
+        return importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def build_command(gguf: Path, *, host: str, port: int, ctx: int, threads: int, alias: str,
+                  api_key: str | None = None, extra_args: list[str] | None = None,
+                  python: str = sys.executable) -> list[str]:
+    cmd = [
+        python, "-m", "llama_cpp.server",
+        "--model", str(gguf),
+        "--model_alias", alias,
+        "--host", host,
+        "--port", str(port),
+        "--n_ctx", str(ctx),
+        "--n_threads", str(threads),
+        "--n_threads_batch", str(threads),
+        "--interrupt_requests", "False",
+    ]
+    if api_key:
+        cmd += ["--api_key", api_key]
+    return cmd + list(extra_args or [])
+
+
+class LlamaCppServer:
+    def __init__(self, spec: ModelSpec, *, host: str = "127.0.0.1", port: int | None = None, ctx: int | None = None,
+                 api_key: str | None = None, threads: int | None = None, extra_args: list[str] | None = None,
+                 log_path: str | Path | None = None, startup_timeout_s: float = 120.0):
+        self.spec = spec
+        self.host = host
+        self.port = port
+        self.ctx = ctx or min(spec.context or DEFAULT_CTX, DEFAULT_CTX)
+        self.api_key = api_key
+        self.threads = threads or os.cpu_count() or 1
+        self.extra_args = extra_args
+        self.log_path = Path(log_path) if log_path else None
+        self.startup_timeout_s = startup_timeout_s
+        self.process: ManagedProcess | None = None
+        self.endpoint: Endpoint | None = None
+        self.startup_s: float | None = None
+
+    def command(self) -> list[str]:
+        return build_command(self.spec.gguf_path(), host=self.host, port=self.port, ctx=self.ctx,
+                             threads=self.threads, alias=self.spec.name, api_key=self.api_key,
+                             extra_args=self.extra_args)
+
+    def start(self) -> "LlamaCppServer":
+        version = engine_version()
+        if version is None:
+            raise PrerequisiteError("llama-cpp-python is not installed: pip install 'llama-cpp-python[server]'")
+        gguf = self.spec.gguf_path()  # raises a one-line ModelNotFound
+        if self.port is None:
+            self.port = free_port(self.host)
+        else:
+            check_port_free(self.host, self.port)
+        if self.log_path is None:
+            self.log_path = log_dir() / f"llamacpp-{self.port}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        t0 = time.monotonic()
+        self.process = ManagedProcess(self.command(), self.log_path)
+        self.process.spawn()
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
+        connect_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        base = f"http://{connect_host}:{self.port}/v1"
+        try:
+            data = self.process.wait_ready(f"{base}/models", self.startup_timeout_s, headers, name="llama.cpp server")
+        except BaseException:
+            self.process.stop()
+            raise
+        self.startup_s = time.monotonic() - t0
+        model_id = (data.get("data") or [{}])[0].get("id") or self.spec.name
+        self.endpoint = Endpoint(base_url=base, model=model_id, api_key=self.api_key, engine="llama.cpp",
+                                 engine_version=version, context=self.ctx, pid=self.process.pid,
+                                 log_path=str(self.log_path),
+                                 extra={"gguf": str(gguf), "threads": self.threads,
+                                        "weight_bytes": gguf.stat().st_size})
+        return self
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+    def __enter__(self) -> "LlamaCppServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
