@@ -70,6 +70,10 @@ class Suite(Protocol):
 #   data_hash() -> str                      -> hash of the data the samples come from (else: hash of the samples)
 #   prompt_template: str                    -> included in the fingerprint
 #   slow_scoring: bool                      -> score in a worker process with a timeout (sympy, sandbox)
+#   scoring_timeout_s: float                -> that timeout (default 30 s); a timeout is Score(parsed=False)
+#   metric: str                             -> name of the headline score in the scorecard ("accuracy", "chrF")
+#   write_artifacts(records: list[dict], run_dir: Path) -> list[Path]
+#                                           -> extra files drawn into the run folder (longctx heatmap PNG)
 
 
 STATUSES = ("ok", "error", "truncated", "unparsed")
@@ -99,6 +103,7 @@ class Record:
     meta: dict = field(default_factory=dict)
     endpoint: str | None = None
     finished_at: float | None = None
+    input: Any = None  # Sample.input, stored so --rescore can score again from records alone
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False, default=str)
