@@ -32,3 +32,7 @@ for _name in ("cli_serve", "cli_eval", "cli_bench", "cli_chat", "cli_report", "c
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+if __name__ == "__main__":  # python -m assay.cli
+    app()
