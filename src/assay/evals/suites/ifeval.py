@@ -1,0 +1,259 @@
+"""ifeval — verifiable instruction following (IFEval-style), strict and loose, prompt- and instruction-level.
+
+Data: by default, items composed here from assay's own writing tasks (``evals/data/ifeval_topics.json``, written for
+assay) × 1–3 compatible instructions, seeded and deterministic. ``data=PATH`` loads the official IFEval JSONL
+(google/IFEval, ``ifeval_input_data.jsonl``, CC BY 4.0; fields key, prompt, instruction_id_list, kwargs) and checks it
+with the same checkers (``assay.evals.ifeval_checks``).
+
+Score: value = prompt-level strict (1 when every instruction is followed); ``extra`` holds the per-instruction strict
+and loose results; ``aggregate`` gives prompt/instruction × strict/loose accuracy with Wilson intervals.
+Category: the group of the item's first instruction ("keywords", "length_constraints", ...).
+
+Example:
+    assay eval --suite ifeval --limit 40
+    assay eval --suite ifeval --data ../shared/benchmarks/ifeval_input_data.jsonl
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import random
+from fnmatch import fnmatch
+from pathlib import Path
+
+from assay.errors import DataError
+from assay.evals import ifeval_checks as ic
+from assay.evals.base import Sample, Score, stable_hash
+from assay.evals.stats import proportion_summary
+
+# Pairs that cannot (or should not) be asked together in one composed prompt. Patterns are fnmatch on ids.
+_CONFLICTS: list[tuple[str, str]] = [
+    ("change_case:*", "change_case:*"),
+    ("length_constraints:*", "length_constraints:*"),
+    ("combination:*", "combination:*"),
+    ("detectable_format:constrained_response", "*"),
+    *[("detectable_format:json_format", x) for x in (
+        "detectable_format:*", "length_constraints:number_paragraphs", "length_constraints:nth_paragraph_first_word",
+        "detectable_content:postscript", "startend:*", "combination:*", "punctuation:no_comma", "change_case:*",
+        "language:*")],
+    *[("language:response_language", x) for x in ("change_case:*", "keywords:*", "startend:*", "combination:*")],
+    # Repeating the prompt repeats its other instructions too: a forbidden word, commas, digits, words to count.
+    *[("combination:repeat_prompt", x) for x in (
+        "startend:quotation", "startend:start_checker", "change_case:*", "keywords:*", "punctuation:*",
+        "length_constraints:*", "detectable_content:no_digits")],
+    *[("combination:two_responses", x) for x in (
+        "length_constraints:number_paragraphs", "length_constraints:nth_paragraph_first_word",
+        "detectable_format:multiple_sections", "detectable_format:number_bullet_lists", "detectable_format:numbered_list")],
+    ("change_case:*", "detectable_format:multiple_sections"),
+    ("length_constraints:number_paragraphs", "detectable_format:multiple_sections"),
+    ("length_constraints:nth_paragraph_first_word", "detectable_format:multiple_sections"),
+    ("startend:start_checker", "startend:quotation"),
+    ("detectable_content:postscript", "startend:end_checker"),
+    ("detectable_format:number_bullet_lists", "detectable_format:numbered_list"),
+    ("detectable_content:no_digits", "detectable_format:multiple_sections"),
+    ("detectable_content:no_digits", "detectable_format:numbered_list"),
+]
+
+
+@functools.lru_cache(maxsize=None)
+def compatible(a: str, b: str) -> bool:
+    """Whether instructions a and b may be asked together (never the same id twice)."""
+    if a == b:
+        return False
+    return not any((fnmatch(a, p) and fnmatch(b, q)) or (fnmatch(b, p) and fnmatch(a, q)) for p, q in _CONFLICTS)
+
+
+def _load_topics() -> list[dict]:
+    text = (Path(__file__).resolve().parents[1] / "data" / "ifeval_topics.json").read_text(encoding="utf-8")
+    return json.loads(text)["topics"]
+
+
+def compose_items(n: int = 270, gen_seed: int = 0) -> list[dict]:
+    """n composed items in the official JSONL shape (plus "category"), deterministic in (n, gen_seed).
+
+    The first instruction's group cycles over all groups so each category gets about n / 9 items; then 0–2 more
+    instructions are drawn among those compatible with every instruction already chosen."""
+    topics = _load_topics()
+    ids = sorted(ic.REGISTRY)
+    groups = sorted({ic.REGISTRY[i].group for i in ids})
+    items: list[dict] = []
+    seen: set[str] = set()
+    i = 0
+    while len(items) < n:
+        rng = random.Random(f"ifeval:{gen_seed}:{i}")
+        group = groups[len(items) % len(groups)]
+        i += 1
+        topic = rng.choice(topics)
+        chosen = [rng.choice([x for x in ids if ic.REGISTRY[x].group == group])]
+        for _ in range(rng.choice([0, 1, 2])):
+            pool = [x for x in ids if all(compatible(x, c) for c in chosen)]
+            if not pool:
+                break
+            chosen.append(rng.choice(pool))
+        used: set[str] = set()
+        kwargs = [ic.REGISTRY[x].sample(rng, topic, used) for x in chosen]
+        # The repeat_prompt sentence goes last in the prompt (the text to repeat is everything before it), while the
+        # instruction list keeps the drawn order so that the first instruction still names the category.
+        order = sorted(range(len(chosen)), key=lambda j: chosen[j] == "combination:repeat_prompt")
+        parts = [topic["task"]]
+        for j in order:
+            if chosen[j] == "combination:repeat_prompt":
+                kwargs[j]["prompt_to_repeat"] = " ".join(parts)
+            parts.append(ic.REGISTRY[chosen[j]].describe(**kwargs[j]))
+        prompt = " ".join(parts)
+        key = stable_hash({"prompt": prompt, "ids": chosen, "kwargs": kwargs})
+        if key in seen:
+            continue
+        seen.add(key)
+        items.append({"key": f"gen-{key[:12]}", "prompt": prompt, "instruction_id_list": chosen, "kwargs": kwargs,
+                      "category": ic.REGISTRY[chosen[0]].group})
+    return items
+
+
+def load_jsonl(path: str | Path, *, skip_unsupported: bool = False) -> list[dict]:
+    """Read the official IFEval JSONL. Unknown instruction ids are an error naming them (or skipped, when asked)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"IFEval data file not found: {p} (pass --data PATH to a file in the official "
+                        "ifeval_input_data.jsonl format)")
+    items, unsupported = [], {}
+    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            item = {"key": str(d["key"]), "prompt": d["prompt"], "instruction_id_list": list(d["instruction_id_list"]),
+                    "kwargs": list(d.get("kwargs") or [{}] * len(d["instruction_id_list"]))}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{p}:{lineno}: not an IFEval record ({exc}); expected key, prompt, "
+                            "instruction_id_list, kwargs") from None
+        bad = [x for x in item["instruction_id_list"] if x not in ic.REGISTRY]
+        if bad:
+            for x in bad:
+                unsupported.setdefault(x, 0)
+                unsupported[x] += 1
+            continue
+        try:
+            item["kwargs"] = [ic.clean_kwargs(x, kw) for x, kw in zip(item["instruction_id_list"], item["kwargs"])]
+        except ValueError as exc:
+            raise DataError(f"{p}:{lineno}: {exc}") from None
+        item["category"] = item["instruction_id_list"][0].split(":", 1)[0]
+        items.append(item)
+    if unsupported and not skip_unsupported:
+        listed = ", ".join(f"{k} ({v})" for k, v in sorted(unsupported.items()))
+        raise DataError(f"{p}: unsupported instruction ids: {listed}; pass skip_unsupported=True to drop those items")
+    return items
+
+
+def _load_hub() -> list[dict]:
+    try:
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download("google/IFEval", "ifeval_input_data.jsonl", repo_type="dataset")
+    except Exception as exc:  # no package, no network, offline mode: all mean "give me a file"
+        raise DataError(f"cannot load IFEval from the Hugging Face hub ({type(exc).__name__}); download "
+                        "ifeval_input_data.jsonl and pass --data PATH") from None
+    return load_jsonl(path)
+
+
+class IFEval:
+    name = "ifeval"
+    version = "1"
+    binary = True
+    metric = "prompt_strict"
+    prompt_template = "{prompt}"  # the prompt is the whole user message; no system prompt
+
+    def __init__(self, items: list[dict], source: str, data_digest: str):
+        self.items = items
+        self.source = source
+        self._digest = data_digest
+
+    def data_hash(self) -> str:
+        return self._digest
+
+    def samples(self, seed: int, limit: int | None):
+        items = list(self.items)
+        if limit is not None and limit < len(items):
+            # A seeded subset, taken in file order so the first items of a small run are the same for every model.
+            keep = sorted(random.Random(seed).sample(range(len(items)), limit))
+            items = [items[j] for j in keep]
+        for it in items:
+            yield Sample(id=f"ifeval-{it['key']}",
+                         input={"prompt": it["prompt"], "instruction_id_list": it["instruction_id_list"],
+                                "kwargs": it["kwargs"]},
+                         category=it["category"], meta={"source": self.source})
+
+    def messages(self, sample: Sample) -> list[dict]:
+        return [{"role": "user", "content": sample.input["prompt"]}]
+
+    def score(self, completion: str, sample: Sample) -> Score:
+        return score_response(completion or "", sample.input["instruction_id_list"], sample.input["kwargs"])
+
+    def aggregate(self, records: list[dict]) -> dict:
+        return aggregate(records)
+
+
+def score_response(response: str, instruction_ids: list[str], kwargs: list[dict]) -> Score:
+    strict = [ic.check(x, response, kw) for x, kw in zip(instruction_ids, kwargs)]
+    loose = [s or ic.check_loose(x, response, kw) for s, x, kw in zip(strict, instruction_ids, kwargs)]
+    failed = [x for x, ok in zip(instruction_ids, strict) if not ok]
+    reason = "all followed" if not failed else "not followed: " + ", ".join(failed)
+    if not response.strip():
+        reason = "empty response: " + reason
+    return Score(1.0 if all(strict) else 0.0, extracted=f"{sum(strict)}/{len(strict)} strict", reason=reason,
+                 parsed=True, extra={"instruction_ids": list(instruction_ids), "strict": strict, "loose": loose,
+                                     "prompt_loose": all(loose)})
+
+
+def aggregate(records: list[dict]) -> dict:
+    """Prompt- and instruction-level accuracy, strict and loose, from stored records (errors and records without a
+    score are left out, as in the headline score)."""
+    ps = pl = is_ = il = ni = n = 0
+    for rec in records:
+        sc = rec.get("score")
+        if rec.get("status") == "error" or not sc:
+            continue
+        extra = sc.get("extra") or {}
+        strict, loose = extra.get("strict"), extra.get("loose")
+        if strict is None or loose is None:
+            continue
+        n += 1
+        ps += all(strict)
+        pl += all(loose)
+        is_ += sum(bool(x) for x in strict)
+        il += sum(bool(x) for x in loose)
+        ni += len(strict)
+    return {"prompt_strict": proportion_summary(ps, n), "prompt_loose": proportion_summary(pl, n),
+            "inst_strict": proportion_summary(is_, ni), "inst_loose": proportion_summary(il, ni)}
+
+
+def instruction_breakdown(records: list[dict]) -> dict[str, dict]:
+    """Instruction-level strict/loose accuracy per instruction id (for reports): {id: {"strict": .., "loose": ..}}."""
+    counts: dict[str, list[int]] = {}
+    for rec in records:
+        sc = rec.get("score")
+        if rec.get("status") == "error" or not sc:
+            continue
+        extra = sc.get("extra") or {}
+        for x, s, lo in zip(extra.get("instruction_ids", []), extra.get("strict", []), extra.get("loose", [])):
+            c = counts.setdefault(x, [0, 0, 0])
+            c[0] += bool(s)
+            c[1] += bool(lo)
+            c[2] += 1
+    return {x: {"strict": proportion_summary(c[0], c[2]), "loose": proportion_summary(c[1], c[2])}
+            for x, c in sorted(counts.items())}
+
+
+def make(data: str | Path | None = None, n: int = 270, gen_seed: int = 0, skip_unsupported: bool = False) -> IFEval:
+    """data=None: n composed items (offline); data=PATH: the official JSONL; data="hub": google/IFEval when online."""
+    if data is None:
+        items = compose_items(n=n, gen_seed=gen_seed)
+        return IFEval(items, source="composed", data_digest=stable_hash(items))
+    if str(data) == "hub":
+        items = _load_hub()
+        return IFEval(items, source="google/IFEval", data_digest=stable_hash(items))
+    items = load_jsonl(data, skip_unsupported=skip_unsupported)
+    digest = hashlib.sha256(Path(data).expanduser().read_bytes()).hexdigest()[:16]
+    return IFEval(items, source=str(data), data_digest=digest)
