@@ -36,7 +36,8 @@ mr mrs ms dr prof sr jr st vs etc e.g i.e inc ltd co no fig approx dept est gov 
 sept oct nov dec u.s u.k a.m p.m ph.d cf al
 """.split())
 
-_SENTENCE_END_RE = re.compile(r"[.!?…。！？]+[\"'”’)\]]*(?=\s|$)")
+# Western stops need whitespace after them; CJK full stops do not (those scripts put no space between sentences).
+_SENTENCE_END_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s|$)|[。！？]+[」』”）]*")
 _PARAGRAPH_BREAK_RE = re.compile(r"\n[ \t]*\n")
 
 
@@ -51,7 +52,8 @@ def count_words(text: str) -> int:
 
 def split_sentences(text: str) -> list[str]:
     """Split into sentences: a run of . ! ? … (plus closing quotes/brackets) followed by whitespace ends a sentence,
-    except after a known abbreviation ("Dr.", "e.g.") or a single-letter initial ("J. K. Rowling"); a blank line also
+    except after a known abbreviation ("Dr.", "e.g.") or a single-letter initial ("J. K. Rowling"), or an ellipsis
+    followed by a lower-case word ("It rained... and rained."); a blank line also
     ends one. Decimals ("3.14") and URLs never split because no whitespace follows their dots. Pieces without a letter
     or digit (a lone "***", "- ") are not sentences."""
     out: list[str] = []
@@ -64,6 +66,8 @@ def split_sentences(text: str) -> list[str]:
                 token = before.group(1).lower() if before else ""
                 if token in _ABBREVIATIONS or (len(token) == 1 and token.isalpha()):
                     continue
+            elif m.group(0).startswith(("..", "…")) and re.match(r"\s+[a-z]", block[m.end():]):
+                continue  # "It rained... and rained." is one sentence: an ellipsis before lower case trails off
             out.append(block[start:m.end()])
             start = m.end()
         out.append(block[start:])
