@@ -226,3 +226,26 @@ def test_clean_kwargs_drops_nulls_and_rejects_misfits():
 def test_language_detection_is_deterministic():
     text = "Ciao, come stai oggi? Spero bene."
     assert len({ic.detect_language(text) for _ in range(5)}) == 1
+
+
+def test_no_checker_raises_on_arbitrary_text():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from assay.evals.suites.ifeval import compose_items
+
+    # One kwargs set per instruction id, taken from composed items (real shapes).
+    kwargs = {}
+    for it in compose_items():
+        for x, kw in zip(it["instruction_id_list"], it["kwargs"]):
+            kwargs.setdefault(x, kw)
+    alphabet = st.sampled_from(list("aZ ,.!?*-#[]<>\"'“”\n\t0123456789éд中。…_{}:") + ["******", "***", "P.S.", "<<"])
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(alphabet, max_size=60).map("".join))
+    def run(text):
+        for x, kw in kwargs.items():
+            assert isinstance(ic.check(x, text, kw), bool)
+            assert isinstance(ic.check_loose(x, text, kw), bool)
+
+    run()
