@@ -201,6 +201,9 @@ def test_loader_reports_unsupported_ids_and_bad_lines(tmp_path):
     p.write_text("{not json\n")
     with pytest.raises(DataError, match=r"x.jsonl:1"):
         make(data=p)
+    p.write_text(json.dumps(dict(good, kwargs=[{}, {}])) + "\n")
+    with pytest.raises(DataError, match="one per instruction id"):
+        make(data=p)
     misfit = dict(good, instruction_id_list=["length_constraints:number_words"], kwargs=[{"num_words": 3}])
     p.write_text(json.dumps(misfit) + "\n")
     with pytest.raises(DataError, match="missing"):

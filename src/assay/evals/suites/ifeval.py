@@ -129,6 +129,9 @@ def load_jsonl(path: str | Path, *, skip_unsupported: bool = False) -> list[dict
         except (ValueError, KeyError, TypeError) as exc:
             raise DataError(f"{p}:{lineno}: not an IFEval record ({exc}); expected key, prompt, "
                             "instruction_id_list, kwargs") from None
+        if len(item["kwargs"]) != len(item["instruction_id_list"]) or not all(
+                isinstance(k, dict) for k in item["kwargs"]):
+            raise DataError(f"{p}:{lineno}: kwargs must be a list of objects, one per instruction id")
         bad = [x for x in item["instruction_id_list"] if x not in ic.REGISTRY]
         if bad:
             for x in bad:
