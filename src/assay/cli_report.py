@@ -1,0 +1,131 @@
+"""``assay report`` and ``assay compare``: tables, paired significance, charts and a self-contained HTML page, built
+only from stored run folders.
+
+Example:
+    assay report runs/20250101-120000-ab12cd34          # or a run id under ./runs, or "latest"
+    assay compare runs/A runs/B                         # paired tests on shared samples, HTML + Markdown + JSON
+    assay compare runs/A runs/B --bench runs/bench-A --against-claims claims.yaml
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from assay.cli_common import one_line_errors
+
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where run ids are looked up.")]
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _rich_table(title: str, header: list[str], rows: list[list[str]], *, caption: str | None = None, style_for=None):
+    from rich.table import Table
+
+    t = Table(title=title, caption=caption, show_lines=False)
+    for h in header:
+        t.add_column(h, overflow="fold")
+    for row in rows:
+        t.add_row(*[str(c) for c in row], style=style_for(row) if style_for else None)
+    return t
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("report")
+    @one_line_errors
+    def report(
+        run: Annotated[str, typer.Argument(help="Run folder, or run id under --runs-dir, or 'latest'.")],
+        out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for report.html / report.md "
+                                                                       "(default: the run folder).")] = None,
+        runs_dir: RunsDirOpt = Path("runs"),
+        top: Annotated[int, typer.Option("--top", help="How many failed / slowest samples to list.")] = 15,
+    ) -> None:
+        """One run: scorecard (suite × category, n, 95 % interval, errors / truncated / unparsed), failed and
+        slowest samples with the extracted answers highlighted, charts -> self-contained HTML + Markdown."""
+        from assay.report import views, write_report
+        from assay.report.runs import load_eval_run
+
+        r = load_eval_run(run, runs_dir)
+        paths = write_report(r, out, top=top)
+        con = _console()
+        con.print(_rich_table(f"{r.label} — {r.run_id}", views.SCORECARD_HEADER, views.scorecard_rows(r.card),
+                              style_for=lambda row: "bold" if row[0] else None))
+        con.print(f"html: {paths['html']}\nmarkdown: {paths['md']}")
+        print(json.dumps({"run_id": r.run_id, "html": str(paths["html"]), "md": str(paths["md"]),
+                          "suites": {s: {k: v.get(k) for k in ("value", "low", "high", "n", "errors", "truncated",
+                                                                 "unparsed")} for s, v in r.suites.items()}}))
+
+    @app.command("compare")
+    @one_line_errors
+    def compare(
+        runs: Annotated[list[str], typer.Argument(help="Two or more eval runs (folders or run ids).")],
+        bench: Annotated[Optional[list[str]], typer.Option(
+            "--bench", help="Bench run(s) to join for TTFT / tok/s / memory (default: bench runs of the same model "
+                            "found in --runs-dir).")] = None,
+        against_claims: Annotated[Optional[Path], typer.Option(
+            "--against-claims", help="YAML of published claims to check against the measured intervals.")] = None,
+        out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for compare.html / .md / .json "
+                                                                       "(default: reports/compare-<time>).")] = None,
+        runs_dir: RunsDirOpt = Path("runs"),
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the paired bootstrap (same seed, same CI).")] = 0,
+        alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the verdicts.")] = 0.05,
+    ) -> None:
+        """Compare runs on their shared samples: model × suite table, paired bootstrap CI of each difference, exact
+        McNemar p, win/tie/loss, minimum detectable difference and a verdict; warns when fingerprints differ in more
+        than the model. Writes a self-contained HTML page, Markdown and JSON."""
+        from assay.report import views, write_compare
+        from assay.report.compare import compare_runs
+        from assay.report.runs import find_bench_runs, load_bench_run, load_eval_run
+
+        loaded = [load_eval_run(r, runs_dir) for r in runs]
+        benches = [load_bench_run(b, runs_dir) for b in bench or []]
+        for r in loaded:
+            mine = [b for b in benches if b.model and _same(b.model, r.model)]
+            if not bench:
+                mine = find_bench_runs(runs_dir, r.model)[:1]
+            elif not mine and len(benches) == len(loaded):  # --bench given once per run, in order
+                mine = [benches[loaded.index(r)]]
+            r.bench = mine[:1]
+        cmp = compare_runs(loaded, seed=seed, alpha=alpha)
+        if against_claims is not None:
+            from assay.report.claims import check_claims, load_claims
+
+            meta, claims = load_claims(against_claims)
+            cmp.claims, warns = check_claims(claims, cmp.runs, meta)
+            cmp.claims_meta = meta
+            cmp.warnings.extend(warns)
+        out_dir = out or Path("reports") / f"compare-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        paths = write_compare(cmp, out_dir)
+
+        con = _console()
+        h, rows = views.comparison_table(cmp)
+        con.print(_rich_table("comparison (score % [95 % CI] n)", h, rows))
+        con.print(_rich_table(f"paired tests on shared samples (α = {alpha}, bootstrap seed {seed})",
+                              views.PAIR_HEADER, views.pair_rows(cmp),
+                              caption="MDD = minimum detectable difference (points) for that n",
+                              style_for=lambda row: "bold red" if row[-1].endswith("better") else None))
+        if cmp.claims:
+            con.print(_rich_table("claims", views.CLAIM_HEADER, views.claim_rows(cmp.claims),
+                                  style_for=lambda row: {"consistent": "green", "inconsistent": "bold red"}.get(
+                                      row[4])))
+        for w in cmp.warnings:
+            con.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+        con.print(f"html: {paths['html']}\nmarkdown: {paths['md']}\njson: {paths['json']}")
+        print(json.dumps({"html": str(paths["html"]), "pairs": [
+            {"suite": p.suite, "a": p.a, "b": p.b, "n": p.result.n, "diff": p.result.diff, "low": p.result.low,
+             "high": p.result.high, "p": p.result.p, "verdict": p.result.verdict} for p in cmp.pairs]},
+            default=str))
+
+
+def _same(a: str, b: str) -> bool:
+    from assay.report.runs import short_model
+
+    return short_model(a).lower() == short_model(b).lower()

@@ -1,0 +1,63 @@
+"""Markdown versions of the report and the comparison (same tables as the HTML, charts left to the HTML)."""
+
+from __future__ import annotations
+
+from assay.report import views
+
+
+def _cell(s) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def _samples(records: list[dict]) -> str:
+    if not records:
+        return "_none_\n"
+    rows = []
+    for r in records:
+        s = r.get("score") or {}
+        rows.append([f"{r.get('suite')} / `{r.get('sample_id')}`", r.get("status") or "ok",
+                     views.num(s.get("value"), "{:.2f}"), views.trunc(r.get("target"), 60),
+                     f"**{views.trunc(s.get('extracted'), 60)}**" if s.get("extracted") else "—",
+                     views.num(r.get("e2e_s"), "{:.2f}"), views.trunc(r.get("error") or s.get("reason") or "", 80)])
+    return table(["sample", "status", "score", "target", "extracted", "e2e s", "reason"], rows)
+
+
+def report_md(run, *, top: int = 15) -> str:
+    parts = [f"# assay report — {run.label}\n"]
+    parts.append(table(["", ""], [[k, v] for k, v in views.run_header(run)]))
+    parts.append("\n## Scorecard\n")
+    parts.append(table(views.SCORECARD_HEADER, views.scorecard_rows(run.card)))
+    parts.append(f"\n## Failed samples (up to {top})\n")
+    parts.append(_samples(views.sample_rows(run.records, "failed", top)))
+    parts.append(f"\n## Slowest samples (up to {top})\n")
+    parts.append(_samples(views.sample_rows(run.records, "slowest", top)))
+    return "\n".join(parts)
+
+
+def compare_md(cmp, *, diff_rows: int = 10) -> str:
+    parts = ["# assay compare — " + " vs ".join(r.label for r in cmp.runs) + "\n"]
+    for w in cmp.warnings:
+        parts.append(f"> **warning:** {w}\n")
+    h, rows = views.comparison_table(cmp)
+    parts += ["## Comparison\n", table(h, rows)]
+    parts += [f"\n## Paired tests (shared samples only, α = {cmp.alpha}, bootstrap seed {cmp.seed})\n",
+              table(views.PAIR_HEADER, views.pair_rows(cmp)),
+              "\nMDD = minimum detectable difference (points) at this n: a difference below it is noise.\n"]
+    if cmp.claims:
+        parts += ["\n## Claims\n", table(views.CLAIM_HEADER, views.claim_rows(cmp.claims))]
+    parts.append("\n## Where the models disagree\n")
+    for p in cmp.pairs:
+        if not p.disagreements:
+            continue
+        parts.append(f"\n### {p.suite}: A = {p.a} vs B = {p.b} ({p.n_disagree} of {p.result.n} differ)\n")
+        parts.append(table(["sample", "target", "A score", "A extracted", "B score", "B extracted"],
+                           [[f"`{d['sample_id']}`", views.trunc(d["target"], 50), views.num(d["a_score"]),
+                             views.trunc(d["a_extracted"], 50) or "—", views.num(d["b_score"]),
+                             views.trunc(d["b_extracted"], 50) or "—"] for d in p.disagreements[:diff_rows]]))
+    return "\n".join(parts)

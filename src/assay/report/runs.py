@@ -1,0 +1,295 @@
+"""Read-only views of stored runs for reports: an eval run (manifest + records + scorecard) and bench runs.
+
+Reports are built only from what a run folder holds (DESIGN.md contract 2); nothing here calls a model.
+
+Example:
+    from assay.report.runs import load_eval_run
+    run = load_eval_run("runs/20250101-120000-ab12cd34")
+    print(run.label, run.card["suites"]["math"]["value"], run.speed()["ttft_s"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assay.errors import RunMismatch
+
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+def resolve(ref: str | Path, runs_dir: Path | None = None) -> Path:
+    """A run folder from a path or a run id under ``runs_dir`` (default ./runs); ``latest`` = newest eval run."""
+    from assay.evals.store import resolve_run
+
+    return resolve_run(ref, runs_dir if runs_dir is not None else DEFAULT_RUNS_DIR)
+
+
+def _as_dict(r: Any) -> dict:
+    return r if isinstance(r, dict) else dataclasses.asdict(r)
+
+
+def score_value(rec: dict) -> float | None:
+    """The per-sample score as the scorecard counts it: None for error records and records without a score."""
+    if rec.get("status") == "error":
+        return None
+    s = rec.get("score") or None
+    if not s or s.get("value") is None:
+        return None
+    return float(s["value"])
+
+
+def short_model(model: str | None) -> str:
+    if not model:
+        return "?"
+    name = str(model).rstrip("/").split("/")[-1]
+    return name[:-5] if name.lower().endswith(".gguf") else name
+
+
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a.b": 1} (lists kept as values)."""
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+    else:
+        out[prefix[:-1]] = d
+    return out
+
+
+@dataclass
+class EvalRun:
+    path: Path
+    manifest: dict
+    records: list[dict]
+    card: dict  # assay.evals.scorecard.summarize(...)
+    label: str = ""
+    bench: list["BenchRun"] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the report could not compute, shown in it
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id") or self.path.name)
+
+    @property
+    def fingerprint(self) -> dict:
+        return self.manifest.get("fingerprint") or {}
+
+    @property
+    def model(self) -> str:
+        return str(self.fingerprint.get("model") or self.manifest.get("model") or "?")
+
+    @property
+    def suites(self) -> dict:
+        return self.card.get("suites") or {}
+
+    def scores(self, suite: str) -> dict[str, float]:
+        """sample_id -> score for the suite's scored records (errors left out, as in the scorecard)."""
+        out = {}
+        for r in self.records:
+            if r.get("suite") == suite:
+                v = score_value(r)
+                if v is not None:
+                    out[str(r.get("sample_id"))] = v
+        return out
+
+    def record(self, suite: str, sample_id: str) -> dict | None:
+        for r in self.records:
+            if r.get("suite") == suite and str(r.get("sample_id")) == sample_id:
+                return r
+        return None
+
+    def speed(self) -> dict:
+        """Quality × speed numbers: from a joined bench run when there is one, else from the records' own timings.
+
+        tokens_per_correct = all completion tokens the run spent (failed answers cost tokens too) ÷ the sum of scores.
+        decode_tok_s from records is the median over requests of (completion_tokens − 1) / (e2e − ttft); with eval
+        concurrency > 1 on a one-at-a-time server that includes queueing, so the source is named in ``source``."""
+        toks = [r.get("completion_tokens") for r in self.records if r.get("completion_tokens") is not None]
+        correct = sum(v for v in (score_value(r) for r in self.records) if v is not None)
+        out: dict[str, Any] = {
+            "tokens_per_correct": (sum(toks) / correct) if toks and correct > 0 else None,
+            "completion_tokens": sum(toks) if toks else None,
+            "correct": correct,
+            "ttft_s": None, "decode_tok_s": None, "peak_mem_bytes": None, "source": None,
+        }
+        ttfts = [r["ttft_s"] for r in self.records if r.get("ttft_s") is not None and r.get("status") != "error"]
+        rates = []
+        for r in self.records:
+            t, e, n = r.get("ttft_s"), r.get("e2e_s"), r.get("completion_tokens")
+            if t is not None and e is not None and n and n > 1 and e > t:
+                rates.append((n - 1) / (e - t))
+        if ttfts:
+            out["ttft_s"] = statistics.median(ttfts)
+            out["source"] = f"eval records (concurrency {self.manifest.get('concurrency', '?')})"
+        if rates:
+            out["decode_tok_s"] = statistics.median(rates)
+        for b in self.bench:
+            bs = b.speed()
+            for k in ("ttft_s", "decode_tok_s", "peak_mem_bytes"):
+                if bs.get(k) is not None:
+                    out[k] = bs[k]
+            out["source"] = f"bench {b.run_id}" + (f" + eval records" if ttfts else "")
+            break
+        return out
+
+
+@dataclass
+class BenchRun:
+    path: Path
+    manifest: dict
+    summary: dict
+    requests: list[dict]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id") or self.path.name)
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest.get("model") or (self.manifest.get("fingerprint") or {}).get("model") or "?")
+
+    def speed(self) -> dict:
+        """TTFT / decode tok/s at the lowest concurrency measured (a single user's view), peak memory overall.
+
+        Reads the bench summary where it has the numbers, and recomputes from requests.jsonl otherwise."""
+        ok = [r for r in self.requests if r.get("ok", True) and r.get("error") is None]
+        conc = sorted({r.get("concurrency") for r in ok if r.get("concurrency") is not None})
+        if conc:
+            ok = [r for r in ok if r.get("concurrency") == conc[0]]
+        ttfts = [r["ttft_s"] for r in ok if r.get("ttft_s") is not None]
+        tpots = [r["tpot_s"] for r in ok if r.get("tpot_s")]
+        out = {"ttft_s": statistics.median(ttfts) if ttfts else None,
+               "decode_tok_s": (1.0 / statistics.median(tpots)) if tpots else None,
+               "peak_mem_bytes": _find_peak_memory(self.summary)}
+        return out
+
+
+_MEM_KEYS = ("peak_rss_bytes", "peak_gpu_bytes", "peak_mem_bytes", "peak_memory_bytes", "gpu_mem_peak_bytes",
+             "rss_peak_bytes", "peak_rss", "peak_gpu_mem_bytes")
+
+
+def _find_peak_memory(obj: Any) -> float | None:
+    """The largest value under any peak-memory-looking key anywhere in the bench summary (bytes)."""
+    best = None
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and (
+                    k in _MEM_KEYS or ("peak" in k.lower() and "byte" in k.lower())):
+                best = v if best is None else max(best, v)
+            elif isinstance(v, (dict, list)):
+                sub = _find_peak_memory(v)
+                if sub is not None:
+                    best = sub if best is None else max(best, sub)
+    elif isinstance(obj, list):
+        for v in obj:
+            sub = _find_peak_memory(v)
+            if sub is not None:
+                best = sub if best is None else max(best, sub)
+    return best
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    from assay.evals.store import iter_records
+
+    return list(iter_records(path))
+
+
+def load_eval_run(ref: str | Path, runs_dir: Path | None = None) -> EvalRun:
+    from assay.evals.scorecard import load_run, summarize
+
+    path = resolve(ref, runs_dir)
+    manifest, records = load_run(path)
+    if manifest.get("kind", "eval") != "eval":
+        raise RunMismatch(f"{path} is a {manifest.get('kind')} run, not an eval run: pass it with --bench")
+    recs = [_as_dict(r) for r in records]
+    try:
+        from assay.evals.scorecard import suites_for
+
+        suites = suites_for(manifest)
+    except Exception:  # a registry without that suite: the scorecard infers binary from the values
+        suites = None
+    notes = []
+    try:
+        card = summarize(recs, suites or None)
+    except Exception as e:  # a suite's corpus-metric hook failed: keep the per-sample scorecard, say what is missing
+        card = summarize(recs, None)
+        notes.append(f"corpus metrics left out: a suite's aggregate() failed ({type(e).__name__}: {e})")
+    return EvalRun(path=path, manifest=manifest, records=recs, card=card, notes=notes, label=short_model(
+        (manifest.get("fingerprint") or {}).get("model")))
+
+
+def load_bench_run(ref: str | Path, runs_dir: Path | None = None) -> BenchRun:
+    p = Path(ref)
+    if not (p / "manifest.json").is_file():
+        p = (runs_dir if runs_dir is not None else DEFAULT_RUNS_DIR) / str(ref)
+    try:
+        manifest = json.loads((p / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunMismatch(f"no bench run at {ref!r} ({e}): pass a bench run folder") from None
+    if manifest.get("kind") != "bench":
+        raise RunMismatch(f"{p} is not a bench run (kind={manifest.get('kind')!r})")
+    summary = {}
+    if (p / "summary.json").is_file():
+        try:
+            summary = json.loads((p / "summary.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            summary = {}
+    return BenchRun(path=p, manifest=manifest, summary=summary, requests=_read_jsonl(p / "requests.jsonl"))
+
+
+def find_bench_runs(runs_dir: Path, model: str) -> list[BenchRun]:
+    """Bench runs in ``runs_dir`` for the same model id (newest first). Matching is on the model id as stored."""
+    out = []
+    d = Path(runs_dir)
+    if not d.is_dir():
+        return out
+    for child in d.iterdir():
+        m = child / "manifest.json"
+        if not m.is_file():
+            continue
+        try:
+            man = json.loads(m.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if man.get("kind") == "bench" and _same_model(man.get("model") or (man.get("fingerprint") or {}).get(
+                "model"), model):
+            try:
+                out.append(load_bench_run(child))
+            except RunMismatch:
+                continue
+    out.sort(key=lambda b: str(b.manifest.get("created_at", "")), reverse=True)
+    return out
+
+
+def _same_model(a: Any, b: Any) -> bool:
+    return bool(a) and bool(b) and short_model(str(a)).lower() == short_model(str(b)).lower()
+
+
+def unique_labels(runs: list[EvalRun]) -> None:
+    """Give runs of the same model distinct labels: the model plus what differs in the fingerprint (or the run id)."""
+    by_label: dict[str, list[EvalRun]] = {}
+    for r in runs:
+        r.label = short_model(r.model)
+        by_label.setdefault(r.label, []).append(r)
+    for label, group in by_label.items():
+        if len(group) < 2:
+            continue
+        flats = [flatten({k: v for k, v in r.fingerprint.items() if k != "model"}) for r in group]
+        keys = sorted({k for f in flats for k in f})
+        diff = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True, default=str) for f in flats}) > 1]
+        for r, f in zip(group, flats):
+            parts = [f"{k.split('.')[-1]}={_short(f.get(k))}" for k in diff[:2]]
+            r.label = f"{label} ({', '.join(parts)})" if parts else f"{label} ({r.run_id[-8:]})"
+        if len({r.label for r in group}) < len(group):
+            for r in group:
+                r.label = f"{label} ({r.run_id[-8:]})"
+
+
+def _short(v: Any) -> str:
+    s = str(v)
+    return s if len(s) <= 16 else s[:7] + "…" + s[-6:]
