@@ -167,3 +167,29 @@ def test_score_through_suite_and_aggregate():
     assert agg["constrained/schema_valid_rate"]["value"] == 1.0
     for v in agg.values():
         assert set(v) >= {"value", "low", "high", "n"} and v["low"] - 1e-12 <= v["value"] <= v["high"] + 1e-12
+
+
+@pytest.mark.parametrize("engine,expected_type", [("llama.cpp", "json_object"), ("vllm", "json_schema"),
+                                                  ("remote", "json_schema")])
+def test_constrained_request_reaches_the_server_in_its_dialect(stub, engine, expected_type):
+    # the runner sends SamplingParams(**request_params); the client adapts the OpenAI form for llama-cpp-python,
+    # whose server only takes {"type": "json_object", "schema": ...} and answers 422 to "json_schema"
+    import asyncio
+
+    from assay.client import Client, SamplingParams
+    from assay.engines import Endpoint
+
+    server = stub(reply=json.dumps(TASKS[0]["expected"]))
+    sample = SAMPLES[1]
+    ep = Endpoint(base_url=server.base_url, model="stub-model", engine=engine)
+
+    async def go():
+        async with Client(ep) as c:
+            return await c.chat(SUITE.messages(sample), SamplingParams(max_tokens=64, **SUITE.request_params(sample)))
+
+    comp = asyncio.run(go())
+    sent = server.requests[-1]["response_format"]
+    assert sent["type"] == expected_type
+    schema = sent["schema"] if expected_type == "json_object" else sent["json_schema"]["schema"]
+    assert schema == TASKS[0]["schema"]
+    assert SUITE.score(comp.text, sample).value == 1.0

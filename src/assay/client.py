@@ -118,6 +118,16 @@ def split_thinking(raw: str) -> tuple[str, str | None, bool]:
     return raw, None, False
 
 
+def _engine_compat(kwargs: dict[str, Any], ep: "Endpoint") -> dict[str, Any]:
+    """llama-cpp-python's server (0.3.x) takes a schema only as {"type": "json_object", "schema": S} and answers 422 to
+    OpenAI's {"type": "json_schema", "json_schema": {"schema": S}}; translate so callers can speak plain OpenAI."""
+    rf = kwargs.get("response_format")
+    if ep.engine == "llama.cpp" and isinstance(rf, dict) and rf.get("type") == "json_schema":
+        schema = (rf.get("json_schema") or {}).get("schema") or {}
+        kwargs = {**kwargs, "response_format": {"type": "json_object", "schema": schema}}
+    return kwargs
+
+
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, httpx.TransportError)):
         return True
@@ -239,7 +249,7 @@ class Client:
             messages=messages,
             stream=True,
             stream_options={"include_usage": True},
-            **params.request_kwargs(),
+            **_engine_compat(params.request_kwargs(), ep),
         )
         parts: list[str] = []
         chunk_times: list[float] = []
