@@ -74,6 +74,10 @@ class Suite(Protocol):
 #   metric: str                             -> name of the headline score in the scorecard ("accuracy", "chrF")
 #   write_artifacts(records: list[dict], run_dir: Path) -> list[Path]
 #                                           -> extra files drawn into the run folder (longctx heatmap PNG)
+#   async prepare(client: assay.client.Client) -> None
+#                                           -> called once, before samples() and the fingerprint scan, with the
+#                                              run's client: longctx learns the served context window and measures
+#                                              chars/token with the server's tokenizer (without it: a stated estimate)
 
 
 STATUSES = ("ok", "error", "truncated", "unparsed")
