@@ -19,8 +19,9 @@ th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.suite td{font-weight:600;background:#fafafa}
 .warn{background:#fff4e5;border-left:4px solid #ff9800;padding:8px 12px;margin:8px 0}
 .note{color:#666;font-size:12px}
-.better{color:#b00020;font-weight:600}.tied{color:#555}
-.consistent{color:#1b5e20;font-weight:600}.inconsistent{color:#b00020;font-weight:600}.nottestable{color:#777}
+.better td:last-child{color:#b00020;font-weight:600}.tied td:last-child{color:#555}
+.consistent td:nth-child(5){color:#1b5e20;font-weight:600}.inconsistent td:nth-child(5){color:#b00020;font-weight:600}
+.nottestable td:nth-child(5){color:#777}
 mark{background:#ffeb3b;padding:0 2px}
 code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 pre{white-space:pre-wrap;word-break:break-word;background:#f8f8f8;padding:6px;margin:4px 0;max-height:320px;

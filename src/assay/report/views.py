@@ -99,7 +99,7 @@ def run_header(run) -> list[tuple[str, str]]:
     shown = ", ".join(f"{k}={params[k]}" for k in keep if k in params)
     return [("run", run.run_id), ("model", run.model),
             ("engine", f"{fp.get('engine', '?')} {fp.get('engine_version') or ''}".strip()),
-            ("sampling", shown or "—"), ("seed / limit", f"{fp.get('seed', '—')} / {fp.get('limit', '—')}"),
+            ("sampling", shown or "—"), ("seed / limit", f"{_dash(fp.get('seed'))} / {'all' if fp.get('limit') is None else fp['limit']}"),
             ("status", str(m.get("status", "?"))), ("created", str(m.get("created_at", "—"))),
             ("wall", num(m.get("wall_s"), "{:.1f} s")), ("fingerprint", str(m.get("fingerprint_hash", "—"))),
             ("folder", str(run.path))]
@@ -146,6 +146,10 @@ def claim_rows(checks) -> list[list[str]]:
         rows.append([c.claim.text, c.run or "—", measured, own if c.claim_low is not None else "—", c.verdict,
                      c.reason])
     return rows
+
+
+def _dash(v: Any) -> str:
+    return "—" if v is None else str(v)
 
 
 def trunc(s: Any, n: int = 300) -> str:
