@@ -193,3 +193,14 @@ def test_constrained_request_reaches_the_server_in_its_dialect(stub, engine, exp
     schema = sent["schema"] if expected_type == "json_object" else sent["json_schema"]["schema"]
     assert schema == TASKS[0]["schema"]
     assert SUITE.score(comp.text, sample).value == 1.0
+
+
+def test_every_schema_converts_to_a_llamacpp_grammar():
+    # llama-cpp-python silently falls back to "any JSON" when a schema does not convert: that would make the
+    # constrained mode a lie, so every shipped schema must convert
+    grammar = pytest.importorskip("llama_cpp.llama_grammar")
+    for task in TASKS:
+        gbnf = grammar.json_schema_to_gbnf(json.dumps(task["schema"]))
+        assert "root ::=" in gbnf
+        for key in task["schema"]["required"]:
+            assert f'\\"{key}\\"' in gbnf, (task["id"], key)

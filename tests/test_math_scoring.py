@@ -59,6 +59,9 @@ CASES = [
     ("\\boxed{{2}}", "2", 1.0),
     ("\\boxed{2}", "3", 0.0),
     ("\\boxed{0.3333}", "\\frac{1}{3}", 0.0),  # a rounded decimal is not the fraction
+    ("**Final Answer**: 42", "42", 1.0),
+    ("answer = 3.5 m", "3.5", 1.0),
+    ("the answer is: $x=4$", "4", 1.0),
 ]
 
 UNPARSED = [
@@ -69,6 +72,7 @@ UNPARSED = [
     "The answer is below.",
     "\\boxed{}",
     "\\boxed{3",  # never closed
+    "To answer this: 5 apples are left, I think.",  # 'answer' without a connector is not an answer phrase
 ]
 
 

@@ -37,8 +37,9 @@ PROMPT_TEMPLATE = (
 _THINK_CLOSE = "</think>"
 _BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*(\{)?")
 # "The final answer is: 42." / "Answer: 42" / "the answer is $42$" - the last one wins
+# the connector is required: "to answer this: 5 apples" is not an answer
 _ANSWER_PHRASE = re.compile(
-    r"(?:final\s+answer|the\s+answer|answer)\s*(?:is|=|:)?\s*[:=]?\s*(?P<ans>[^\n]+)", re.I)
+    r"\banswer\s*\**\s*(?:is\b\s*:?|:|=)\s*\**\s*(?P<ans>[^\n]+)", re.I)
 _GSM_HASH = re.compile(r"####\s*(?P<ans>[^\n]+)")
 
 
