@@ -185,3 +185,15 @@ def test_cli_compare_writes_html_md_json(two_runs, tmp_path):
     assert "| model |" in (out / "compare.md").read_text()
     one = CliRunner().invoke(app, ["compare", str(two_runs[0])])
     assert one.exit_code == 1 and "at least two runs" in one.output
+
+
+def test_cli_single_run_against_claims(two_runs, tmp_path):
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+
+    res = CliRunner().invoke(app, ["compare", str(two_runs[0]), "--against-claims", str(CLAIMS), "--out",
+                                   str(tmp_path / "c")], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    assert "inconsistent" in res.output and "consistent" in res.output and "not testable" in res.output
+    assert json.loads(res.output.strip().splitlines()[-1])["pairs"] == []

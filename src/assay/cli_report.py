@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
     @app.command("compare")
     @one_line_errors
     def compare(
-        runs: Annotated[list[str], typer.Argument(help="Two or more eval runs (folders or run ids).")],
+        runs: Annotated[list[str], typer.Argument(help="Two or more eval runs (folders or run ids); one is enough with --against-claims.")],
         bench: Annotated[Optional[list[str]], typer.Option(
             "--bench", help="Bench run(s) to join for TTFT / tok/s / memory (default: bench runs of the same model "
                             "found in --runs-dir).")] = None,
@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
             elif not mine and len(benches) == len(loaded):  # --bench given once per run, in order
                 mine = [benches[loaded.index(r)]]
             r.bench = mine[:1]
-        cmp = compare_runs(loaded, seed=seed, alpha=alpha)
+        cmp = compare_runs(loaded, seed=seed, alpha=alpha, allow_single=against_claims is not None)
         if against_claims is not None:
             from assay.report.claims import check_claims, load_claims
 

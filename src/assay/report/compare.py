@@ -128,11 +128,13 @@ def _last_user(messages: list[dict] | None) -> str | None:
 
 
 def compare_runs(runs: list[EvalRun], *, seed: int = 0, alpha: float = ALPHA, n_boot: int = 10000,
-                 diff_limit: int = 50) -> Comparison:
-    if len(runs) < 2:
+                 diff_limit: int = 50, allow_single: bool = False) -> Comparison:
+    """``allow_single``: one run is enough when only its claims are checked (``--against-claims``)."""
+    if len(runs) < (1 if allow_single else 2):
         from assay.errors import AssayError
 
-        raise AssayError("compare needs at least two runs: assay compare RUN_A RUN_B [RUN_C ...]")
+        raise AssayError("compare needs at least two runs: assay compare RUN_A RUN_B [RUN_C ...] "
+                         "(or one run with --against-claims)")
     unique_labels(runs)
     suites: list[str] = []
     for r in runs:

@@ -57,7 +57,7 @@ def scorecard_rows(card: dict) -> list[list[str]]:
         if len(cats) > 1:
             rows.extend(_card_row("", c, "", cs) for c, cs in cats.items())
         for mname, m in (s.get("metrics") or {}).items():
-            if isinstance(m, dict):
+            if isinstance(m, dict) and m.get("value") is not None:  # a metric with nothing to measure is noise
                 rows.append(_card_row("", "", mname, {**m, "errors": "", "truncated": "", "unparsed": ""}))
     return rows
 
