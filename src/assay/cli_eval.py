@@ -1,0 +1,220 @@
+"""``assay eval``: run eval suites against a model, crash-safe and resumable, and print a scorecard.
+
+Example:
+    assay eval                                            # quick default set on the embedded SmolLM2-135M
+    assay eval --suite math,json --limit 50 --concurrency 8
+    assay eval --endpoint http://127.0.0.1:8000 --suite gsm8k --data ../shared/benchmarks/gsm8k_test.jsonl
+    assay eval --rescore runs/20250101-120000-ab12cd34    # score stored answers again, no model call
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, one_line_errors
+
+# The quick default set: these suites, where the registry has them, each with DEFAULT_LIMIT samples.
+DEFAULT_SUITES = ("math", "ifeval", "json", "logic", "translate")
+DEFAULT_LIMIT = 20
+DEFAULT_MAX_TOKENS = 384
+
+
+def _parse_value(v: str):
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
+def suite_options(suites: list[str], data: str | None, opts: list[str] | None) -> dict[str, dict]:
+    """--data PATH and --suite-opt [suite.]key=value -> {suite: make() kwargs}."""
+    from assay.errors import AssayError
+
+    out: dict[str, dict] = {s: {} for s in suites}
+    if data:
+        if len(suites) != 1:
+            raise AssayError("--data belongs to one suite: pass exactly one --suite with it")
+        out[suites[0]]["data"] = data
+    for raw in opts or []:
+        key, sep, value = raw.partition("=")
+        if not sep or not key:
+            raise AssayError(f"--suite-opt {raw!r}: expected key=value or suite.key=value")
+        target, dot, name = key.partition(".")
+        if dot and target in out:
+            out[target][name] = _parse_value(value)
+        elif dot:
+            raise AssayError(f"--suite-opt {raw!r}: suite {target!r} is not in --suite {','.join(suites)}")
+        else:
+            for s in suites:
+                out[s][key] = _parse_value(value)
+    return {k: v for k, v in out.items() if v}
+
+
+def build_suites(names: list[str], options: dict[str, dict]) -> list:
+    from assay.errors import AssayError
+    from assay.evals.suites import get_suite
+
+    out = []
+    for n in names:
+        try:
+            out.append(get_suite(n, **options.get(n, {})))
+        except TypeError as e:
+            raise AssayError(f"suite {n!r} does not take those options ({e}): check --data / --suite-opt") from None
+    return out
+
+
+def default_suites() -> list[str]:
+    from assay.errors import AssayError
+    from assay.evals.suites import available
+
+    have = set(available())
+    names = [s for s in DEFAULT_SUITES if s in have]
+    if not names:
+        raise AssayError(f"none of the default suites ({', '.join(DEFAULT_SUITES)}) is installed: pass --suite "
+                         f"(available: {', '.join(sorted(have)) or 'none'})")
+    return names
+
+
+class RichObserver:
+    """Per-suite rich progress bars: done/total, running score, errors, ETA."""
+
+    def __init__(self, console):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.progress = Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("score {task.fields[score]}"), TextColumn("err {task.fields[errors]}"),
+                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+                                 transient=False)
+        self.tasks: dict[str, int] = {}
+        self.sums: dict[str, list] = {}
+
+    def begin(self, run_dir, totals, done, resumed, scores) -> None:
+        self.progress.console.print(f"{'resuming' if resumed else 'new run'}: {run_dir}")
+        for name, total in totals.items():
+            s, n = scores.get(name, (0.0, 0))
+            self.sums[name] = [s, n, done[name].get("error", 0)]
+            self.tasks[name] = self.progress.add_task(name, total=total, completed=sum(done[name].values()),
+                                                      score=self._fmt(name), errors=self.sums[name][2])
+        self.progress.start()
+
+    def _fmt(self, name: str) -> str:
+        s, n, _ = self.sums[name]
+        return f"{s / n:.3f}" if n else "  —  "
+
+    def record(self, rec) -> None:
+        acc = self.sums[rec.suite]
+        if rec.status == "error":
+            acc[2] += 1
+        elif rec.score:
+            acc[0] += float(rec.score["value"])
+            acc[1] += 1
+        self.progress.update(self.tasks[rec.suite], advance=1, score=self._fmt(rec.suite), errors=acc[2])
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def _footer(manifest: dict) -> str:
+    sess = (manifest.get("sessions") or [{}])[-1]
+    parts = [f"{sess.get('samples', 0)} samples in {sess.get('wall_s', 0):.1f} s"]
+    if sess.get("samples_per_s") is not None:
+        parts.append(f"{sess['samples_per_s']:.2f} samples/s")
+    if sess.get("harness_overhead") is not None:
+        parts.append(f"harness overhead {sess['harness_overhead']:.1%}")
+    parts.append(f"concurrency {manifest.get('concurrency')}")
+    fp = manifest.get("fingerprint") or {}
+    parts.append(f"{fp.get('model')} on {fp.get('engine')}")
+    return " · ".join(parts)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    @one_line_errors
+    def eval_cmd(
+        model: ModelOpt = None,
+        endpoint: EndpointOpt = None,
+        engine: EngineOpt = None,
+        api_key: ApiKeyOpt = None,
+        context: CtxOpt = None,
+        threads: ThreadsOpt = None,
+        suite: Annotated[Optional[list[str]], typer.Option(
+            "--suite", "-s", help="Suites, comma-separated or repeated. Default: the quick set "
+                                  f"({', '.join(DEFAULT_SUITES)} where installed), {DEFAULT_LIMIT} samples each.")] = None,
+        limit: Annotated[Optional[int], typer.Option(help="At most N samples per suite.", min=1)] = None,
+        seed: Annotated[int, typer.Option(help="Seed for sample selection / generated items and sampling.")] = 0,
+        concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Requests in flight.", min=1)] = 8,
+        temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
+        top_p: Annotated[float, typer.Option(help="Nucleus sampling.")] = 1.0,
+        max_tokens: Annotated[int, typer.Option(help="Max new tokens per answer.", min=1)] = DEFAULT_MAX_TOKENS,
+        out: Annotated[str, typer.Option(help="Folder holding run folders.")] = "runs",
+        rescore: Annotated[Optional[str], typer.Option(
+            help="Re-score a stored run (folder path, run id under --out, or 'latest') with the current scorers; "
+                 "no model call.")] = None,
+        data: Annotated[Optional[str], typer.Option(
+            help="Dataset file/folder for a suite that loads a standard benchmark (one --suite).")] = None,
+        suite_opt: Annotated[Optional[list[str]], typer.Option(
+            "--suite-opt", help="Suite option key=value (or suite.key=value), repeatable; passed to make().")] = None,
+        fresh: Annotated[bool, typer.Option(help="Start a new run even if one with this fingerprint exists.")] = False,
+    ):
+        """Evaluate a model on suites; resumable (re-run the same command), with a scorecard and 95 % intervals.
+
+        The last stdout line is one JSON object with the headline numbers.
+        """
+        from rich.console import Console
+
+        from assay.evals import scorecard
+
+        console = Console(stderr=True)
+        if rescore:
+            from assay.evals.runner import rescore as do_rescore
+            from assay.evals.store import resolve_run
+
+            run_dir = resolve_run(rescore, out)
+            res = do_rescore(run_dir)
+            card = res["summary"]
+            scorecard.render(card, title=f"rescored {run_dir.name}", console=console,
+                             footer=f"{res['changed']} records changed score or status")
+            print(f"run: {run_dir}")
+            print(json.dumps({**scorecard.headline(card["run_id"], run_dir, card), "rescored": True,
+                              "changed": res["changed"]}))
+            return
+
+        import asyncio
+
+        from assay import engines
+        from assay.client import SamplingParams
+        from assay.evals.runner import run_eval
+
+        names = [p.strip() for s in (suite or []) for p in s.split(",") if p.strip()]
+        if not names:
+            names = default_suites()
+            if limit is None:
+                limit = DEFAULT_LIMIT
+        opts = suite_options(names, data, suite_opt)
+        suites = build_suites(names, opts)
+        params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+        if not endpoint:
+            console.print(f"starting {model or 'smollm2-135m'} ...")
+        with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
+                             threads=threads) as eps:
+            observer = RichObserver(console)
+            try:
+                result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,
+                                              concurrency=concurrency, command=["assay", *sys.argv[1:]], fresh=fresh,
+                                              suite_options=opts, observer=observer))
+            finally:
+                observer.stop()
+        scorecard.render(result.summary, title=f"scorecard {result.run_id}", footer=_footer(result.manifest),
+                         console=console)
+        if result.manifest.get("status") != "finished":
+            console.print("[yellow]run incomplete: re-run the same command to resume[/yellow]")
+        print(f"run: {result.run_dir}")
+        head = scorecard.headline(result.run_id, result.run_dir, result.summary)
+        head.update(status=result.manifest["status"], samples_per_s=result.manifest.get("samples_per_s"),
+                    harness_overhead=result.manifest.get("harness_overhead"))
+        print(json.dumps(head))

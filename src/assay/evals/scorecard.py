@@ -1,0 +1,199 @@
+"""Scorecards from stored records: per suite and per category, score with n and a 95 % interval, and the
+harness-failure columns (errors, truncated, unparsed) beside it.
+
+Counting rule (the same everywhere assay prints a score):
+- ``error`` records (the request failed after the client's bounded retries, or the suite raised) have no score:
+  they are excluded from the score and from ``n`` and counted in ``errors``.
+- ``truncated`` (finish_reason "length") and ``unparsed`` (the scorer could not read an answer, an unclosed
+  ``<think>``, a scoring timeout) records are scored exactly as the scorer said (usually 0) and *are* in ``n``; they
+  are also counted in their own columns so that a low score caused by the harness is visible, never silent.
+- ``total`` is the number of records, so ``n + errors == total``.
+
+Binary suites (``suite.binary``, default True) get a Wilson interval; continuous ones a seeded percentile bootstrap
+of the mean, so the same records always give the same summary (``--rescore`` relies on that).
+
+Example:
+    from assay.evals.scorecard import load_run, summarize, suites_for
+    manifest, records = load_run("runs/20250101-120000-ab12cd34")
+    card = summarize(records, suites_for(manifest))
+    print(card["suites"]["math"]["value"], card["suites"]["math"]["low"], card["suites"]["math"]["high"])
+"""
+
+from __future__ import annotations
+
+from array import array
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from assay.evals import stats
+from assay.evals.base import Record
+from assay.evals.store import RECORDS, iter_records, read_manifest
+
+_FAILS = ("error", "truncated", "unparsed")
+
+
+def load_run(run_dir: str | Path) -> tuple[dict, Iterator[Record]]:
+    """(manifest, records) of a run folder. Records are streamed lazily from records.jsonl (a torn last line from a
+    crash is skipped), in the order they finished. Raises RunMismatch if ``run_dir`` is not a run folder."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    return manifest, (Record.from_dict(d) for d in iter_records(run_dir / RECORDS))
+
+
+def suites_for(manifest: dict, *, strict: bool = False) -> dict[str, Any]:
+    """Suite objects for a run's suites, rebuilt from the registry with the options the run used (for the optional
+    ``binary`` / ``metric`` / ``aggregate`` hooks). A suite that cannot be built is left out unless ``strict``."""
+    from assay.errors import AssayError
+    from assay.evals.suites import get_suite
+
+    out = {}
+    options = manifest.get("suite_options") or {}
+    for name in (manifest.get("fingerprint") or {}).get("suites", {}):
+        try:
+            out[name] = get_suite(name, **(options.get(name) or {}))
+        except (AssayError, ImportError, TypeError, ValueError, OSError):
+            if strict:
+                raise
+    return out
+
+
+class _Acc:
+    """Streaming counts for one suite or one category (values kept as packed doubles — 8 bytes each, no objects —
+    because a continuous score's bootstrap needs them all)."""
+
+    __slots__ = ("values", "errors", "truncated", "unparsed", "total")
+
+    def __init__(self):
+        self.values = array("d")
+        self.errors = self.truncated = self.unparsed = self.total = 0
+
+    def add(self, status: str, value: float | None) -> None:
+        self.total += 1
+        if status == "error" or value is None:
+            self.errors += 1 if status == "error" else 0
+            if status != "error":  # a non-error record without a score: count it as unparsed, not in n
+                self.unparsed += 1
+            return
+        if status == "truncated":
+            self.truncated += 1
+        elif status == "unparsed":
+            self.unparsed += 1
+        self.values.append(float(value))
+
+    def summary(self, binary: bool, seed: int = 0) -> dict:
+        n = len(self.values)
+        if binary:
+            k = int(round(sum(self.values)))
+            k = min(max(k, 0), n)
+            lo, hi = stats.wilson(k, n)
+            value = (sum(self.values) / n) if n else None
+            if n == 0:
+                lo = hi = None
+        else:
+            s = stats.mean_summary(list(self.values), seed=seed)
+            value, lo, hi = s["value"], s["low"], s["high"]
+            if n == 0:
+                lo = hi = None
+        return {"value": value, "low": lo, "high": hi, "n": n, "errors": self.errors, "truncated": self.truncated,
+                "unparsed": self.unparsed, "total": self.total}
+
+
+def _as_dict(r: Record | dict) -> dict:
+    if isinstance(r, dict):
+        return r
+    import dataclasses
+
+    return dataclasses.asdict(r)
+
+
+def summarize(records: Iterable[Record | dict], suites: Mapping[str, Any] | Iterable[Any] | None = None) -> dict:
+    """The scorecard of some records (Record objects or their dicts), deterministic for the same records.
+
+    ``suites`` (name -> Suite, or a list of Suite objects; optional) supplies the hooks: ``binary`` (default: True
+    if every score is 0 or 1), ``metric`` (default "accuracy" / "mean score") and ``aggregate(records: list[dict])``,
+    which receives all of that suite's records as dicts (errors included; their ``status`` says so) and returns
+    corpus metrics ``{name: {"value", "low", "high", "n"}}``. Without suites there are no corpus metrics.
+
+    Returns ``{"suites": {suite: {"metric", "binary", "value", "low", "high", "n", "errors", "truncated",
+    "unparsed", "total", "categories": {category: {value, low, high, n, errors, truncated, unparsed, total}},
+    "metrics": {...}}}}``. ``value`` is the mean score over non-error records (None when n == 0); ``n`` excludes
+    error records only — truncated and unparsed ones are scored as the scorer said and counted beside the score.
+    """
+    if suites is None:
+        by_name: dict[str, Any] = {}
+    elif isinstance(suites, Mapping):
+        by_name = dict(suites)
+    else:
+        by_name = {s.name: s for s in suites}
+    accs: dict[str, _Acc] = {}
+    cats: dict[str, dict[str, _Acc]] = {}
+    nonbinary: set[str] = set()
+    kept: dict[str, list[dict]] = {name: [] for name, s in by_name.items() if callable(getattr(s, "aggregate", None))}
+    for r in records:
+        d = _as_dict(r)
+        suite = d["suite"]
+        score = d.get("score") or None
+        value = score.get("value") if (score and d.get("status") != "error") else None
+        status = d.get("status") or "ok"
+        accs.setdefault(suite, _Acc()).add(status, value)
+        cats.setdefault(suite, {}).setdefault(d.get("category") or "all", _Acc()).add(status, value)
+        if value is not None and float(value) not in (0.0, 1.0):
+            nonbinary.add(suite)
+        if suite in kept:
+            kept[suite].append(d)
+    out: dict[str, dict] = {}
+    for suite in sorted(accs):
+        s = by_name.get(suite)
+        binary = bool(getattr(s, "binary", True)) if s is not None else suite not in nonbinary
+        metric = getattr(s, "metric", None) or ("accuracy" if binary else "mean score")
+        entry = {"metric": metric, "binary": binary, **accs[suite].summary(binary)}
+        entry["categories"] = {c: acc.summary(binary) for c, acc in sorted(cats[suite].items())}
+        metrics: dict = {}
+        if suite in kept:
+            metrics = dict(s.aggregate(kept.pop(suite)) or {})
+        entry["metrics"] = metrics
+        out[suite] = entry
+    return {"suites": out}
+
+
+def headline(run_id: str, run_dir: str | Path, card: dict) -> dict:
+    """The one-line JSON a machine reads at the end of ``assay eval``."""
+    return {"run_id": run_id, "run_dir": str(run_dir),
+            "suites": {name: {k: s[k] for k in ("metric", "value", "low", "high", "n", "errors", "truncated",
+                                                 "unparsed")}
+                       for name, s in card["suites"].items()}}
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def render(card: dict, *, title: str = "scorecard", footer: str | None = None, console=None) -> None:
+    """Print the scorecard (suite × category) as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(stderr=True)
+    t = Table(title=title, caption=footer, show_lines=False)
+    for col, just in (("suite", "left"), ("category", "left"), ("metric", "left"), ("score", "right"),
+                      ("95% CI", "right"), ("n", "right"), ("errors", "right"), ("truncated", "right"),
+                      ("unparsed", "right")):
+        t.add_column(col, justify=just)
+
+    def row(suite, cat, metric, s, style=None):
+        ci = "—" if s.get("low") is None else f"[{s['low']:.3f}, {s['high']:.3f}]"
+        t.add_row(suite, cat, metric, _fmt(s.get("value")), ci, str(s.get("n", "")), str(s.get("errors", 0)),
+                  str(s.get("truncated", 0)), str(s.get("unparsed", 0)), style=style)
+
+    for name, s in card["suites"].items():
+        row(name, "all", s["metric"], s, style="bold")
+        cats = s.get("categories") or {}
+        if len(cats) > 1:
+            for c, cs in cats.items():
+                row("", c, "", cs)
+        for mname, m in (s.get("metrics") or {}).items():
+            if isinstance(m, dict):
+                row("", "", mname, {"value": m.get("value"), "low": m.get("low"), "high": m.get("high"),
+                                    "n": m.get("n", "")})
+        t.add_section()
+    console.print(t)
