@@ -309,8 +309,9 @@ def run_python(source: str, *, limits: Limits = Limits(), mode: str | None = Non
     python = os.path.realpath(sys.executable)
     # the tree bind-mounted into the namespace: the base install (stdlib + libpython), which holds the binary
     prefix = sys.base_prefix if _inside(python, sys.base_prefix) else os.path.dirname(os.path.dirname(python))
-    cfg = {"mountns": mode == "netns", "prefix": prefix, "python": python, "uid": uid, "workdir": workdir, "rundir": rundir,
-           "hide": _hidden_dirs(), "tmpfs_mb": max(8, 4 * limits.file_mb), "limits": asdict(limits)}
+    cfg = {"mountns": mode == "netns", "prefix": prefix, "python": python, "uid": uid, "workdir": workdir,
+           "rundir": rundir, "hide": _hidden_dirs(), "tmpfs_mb": max(8, 4 * limits.file_mb),
+           "limits": asdict(limits)}
     job = json.dumps({"cfg": cfg, "program": program, "token": token}).encode()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     t0 = time.monotonic()
