@@ -132,10 +132,28 @@ def _footer(manifest: dict) -> str:
     return " · ".join(parts)
 
 
+def _command_line(ctx: typer.Context) -> list[str]:
+    """The command as given, rebuilt from the parsed options (sys.argv is not the command under a test runner).
+    The API key is never stored."""
+    out = ["assay", ctx.info_name or "eval"]
+    for p in ctx.command.params:
+        v = ctx.params.get(p.name)
+        if v is None or v == p.default or p.name == "api_key" or not p.opts:
+            continue
+        flag = max(p.opts, key=len)
+        if isinstance(v, bool):
+            out.append(flag if v else (p.secondary_opts or [flag])[0])
+            continue
+        for item in (v if isinstance(v, (list, tuple)) else [v]):
+            out += [flag, str(item)]
+    return out
+
+
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     @one_line_errors
     def eval_cmd(
+        ctx: typer.Context,
         model: ModelOpt = None,
         endpoint: EndpointOpt = None,
         engine: EngineOpt = None,
@@ -205,7 +223,7 @@ def register(app: typer.Typer) -> None:
             observer = RichObserver(console)
             try:
                 result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,
-                                              concurrency=concurrency, command=["assay", *sys.argv[1:]], fresh=fresh,
+                                              concurrency=concurrency, command=_command_line(ctx), fresh=fresh,
                                               suite_options=opts, observer=observer))
             finally:
                 observer.stop()

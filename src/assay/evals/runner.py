@@ -255,12 +255,19 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
     observer = observer or Observer()
     suite_list = _resolve_suites(suites, suite_options)
     by_name = {s.name: s for s in suite_list}
-    own_client = client is None
-    client = client or Client(endpoints)
+    if client is None:
+        async with Client(endpoints) as own:
+            return await run_eval(suite_list, None, out_dir=out_dir, params=params, seed=seed, limit=limit,
+                                  concurrency=concurrency, command=command, fresh=fresh, suite_options=suite_options,
+                                  observer=observer, scoring_workers=scoring_workers, fsync=fsync, client=own)
     eps = client.endpoints
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    for s in suite_list:  # optional hook: learn facts about the server (context window, tokenizer) before sampling
+        hook = getattr(s, "prepare", None)
+        if callable(hook):
+            await hook(client)
     scan = {s.name: _scan(s, seed, limit) for s in suite_list}
     totals = {name: n for name, (n, _) in scan.items()}
     fp = fingerprint(suite_list, scan, model=eps[0].model, engine=eps[0].engine, engine_version=eps[0].engine_version,
@@ -471,8 +478,6 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
     finally:
         scorer.close()
         lock.release()
-        if own_client:
-            await client.aclose()
 
 
 def _overhead(wall: float, request_s_sum: float, concurrency: int) -> float | None:
