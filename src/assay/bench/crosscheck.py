@@ -1,0 +1,89 @@
+"""Cross-check our client-side timings against llama.cpp's own, for the same request.
+
+llama-cpp-python (verbose, the server default) prints ``llama_perf_context_print`` after every completion:
+
+    llama_perf_context_print: prompt eval time =      41.27 ms /    57 tokens (    0.72 ms per token, ...)
+    llama_perf_context_print:        eval time =     712.40 ms /    99 runs   (    7.20 ms per token, ...)
+
+The counters are cumulative over the server's life (llama-cpp-python resets them only for embeddings), so one
+request's figures are the difference between the block it produced and the block before it.
+
+Our TTFT also contains HTTP, chat templating, tokenizing, the first sampling step and SSE delivery; our TPOT also
+contains sampling and detokenizing per token. The differences printed are therefore the serving overhead on top of
+llama.cpp's compute.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_P = re.compile(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
+_E = re.compile(r"(?<!prompt )eval time =\s*([\d.]+) ms /\s*(\d+) runs")
+
+
+def perf_blocks(text: str) -> list[dict]:
+    """Every (prompt eval, eval) pair in order of appearance."""
+    out, pending = [], None
+    for line in text.splitlines():
+        if "llama_perf_context_print" not in line:
+            continue
+        m = _P.search(line)
+        if m:
+            pending = {"prompt_ms": float(m.group(1)), "prompt_tokens": int(m.group(2))}
+            continue
+        m = _E.search(line)
+        if m and pending is not None:
+            pending.update(eval_ms=float(m.group(1)), eval_runs=int(m.group(2)))
+            out.append(pending)
+            pending = None
+    return out
+
+
+def request_delta(before: list[dict], after: list[dict]) -> dict | None:
+    """The last request's own figures from the blocks before and after it (cumulative counters)."""
+    if len(after) <= len(before) or not after:
+        return None
+    new = after[-1]
+    old = after[-2] if len(after) >= 2 else None
+    if old is not None and new["prompt_tokens"] >= old["prompt_tokens"] and new["eval_runs"] >= old["eval_runs"] \
+            and new["prompt_ms"] >= old["prompt_ms"] and new["eval_ms"] >= old["eval_ms"]:
+        d = {k: new[k] - old[k] for k in new}
+        d["cumulative"] = True
+    else:
+        d = dict(new)
+        d["cumulative"] = False
+    return d
+
+
+def log_size(path: str | None) -> int:
+    try:
+        return Path(path).stat().st_size if path else 0
+    except OSError:
+        return 0
+
+
+def read_blocks(path: str) -> list[dict]:
+    try:
+        return perf_blocks(Path(path).read_text(errors="replace"))
+    except OSError:
+        return []
+
+
+def compare(result, engine: dict) -> dict:
+    """Our figures vs the engine's, in milliseconds. ``result`` is a RequestResult."""
+    ttft_ms = result.ttft_s * 1000 if result.ttft_s is not None else None
+    tpot_ms = result.tpot_s * 1000 if result.tpot_s is not None else None
+    eng_prompt = engine["prompt_ms"]
+    eng_tpot = engine["eval_ms"] / engine["eval_runs"] if engine.get("eval_runs") else None
+    out = {
+        "ours": {"ttft_ms": ttft_ms, "tpot_ms": tpot_ms, "output_tokens": result.output_tokens,
+                 "input_tokens": result.input_tokens},
+        "engine": {"prompt_eval_ms": eng_prompt, "prompt_tokens_evaluated": engine["prompt_tokens"],
+                   "eval_ms": engine["eval_ms"], "eval_runs": engine["eval_runs"], "ms_per_token": eng_tpot},
+        "ttft_minus_prompt_eval_ms": (ttft_ms - eng_prompt) if ttft_ms is not None else None,
+        "tpot_minus_engine_ms": (tpot_ms - eng_tpot) if tpot_ms is not None and eng_tpot else None,
+    }
+    if tpot_ms and eng_tpot:
+        out["tpot_ratio"] = tpot_ms / eng_tpot
+    return out
