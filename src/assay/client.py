@@ -76,6 +76,10 @@ class Completion:
     model: str | None = None  # model id as the server reports it
     endpoint: str | None = None
     started_at: float = 0.0  # wall clock (time.time()) when sent
+    # where the token counts came from: "server" (the stream's usage chunk), "tokenizer" (the server sent no usage —
+    # llama-cpp-python 0.3.x never does when streaming — so the completion was counted with the server's own
+    # /extras/tokenize; max_tokens exactly when finish_reason is "length"; prompt_tokens then stays None), or None
+    usage_source: str | None = None
 
     @property
     def itl_s(self) -> list[float]:
@@ -167,7 +171,7 @@ class Client:
     """Async chat over one or more endpoints (least outstanding requests wins)."""
 
     def __init__(self, endpoints: "list[Endpoint] | Endpoint", *, max_retries: int = 3, backoff_s: float = 0.5,
-                 backoff_max_s: float = 8.0):
+                 backoff_max_s: float = 8.0, count_without_usage: bool = True):
         if not isinstance(endpoints, (list, tuple)):
             endpoints = [endpoints]
         if not endpoints:
@@ -176,6 +180,8 @@ class Client:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
+        self.count_without_usage = count_without_usage
+        self._http: httpx.AsyncClient | None = None
 
     @property
     def endpoints(self) -> "list[Endpoint]":
@@ -192,6 +198,8 @@ class Client:
     async def aclose(self) -> None:
         for s in self.slots:
             await s.sdk.close()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def __aenter__(self) -> "Client":
         return self
@@ -275,11 +283,25 @@ class Client:
         e2e = time.perf_counter() - t0
         raw = "".join(parts)
         text, reasoning, unclosed = split_thinking(raw)
+        prompt_tokens = getattr(usage, "prompt_tokens", None)
+        completion_tokens = getattr(usage, "completion_tokens", None)
+        usage_source = "server" if usage is not None else None
+        if usage is None and self.count_without_usage:
+            # after e2e was taken, so timings are unaffected
+            if finish_reason == "length":
+                completion_tokens, usage_source = params.max_tokens, "tokenizer"
+            elif not raw:
+                completion_tokens, usage_source = 0, "tokenizer"
+            else:
+                toks = await self._tokenize_on(ep, raw)
+                if toks is not None:
+                    completion_tokens, usage_source = len(toks), "tokenizer"
         yield Completion(
             text=text,
             finish_reason=finish_reason,
-            prompt_tokens=getattr(usage, "prompt_tokens", None),
-            completion_tokens=getattr(usage, "completion_tokens", None),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            usage_source=usage_source,
             ttft_s=chunk_times[0] if chunk_times else None,
             e2e_s=e2e,
             chunk_times=chunk_times,
@@ -293,21 +315,25 @@ class Client:
 
     async def tokenize(self, text: str) -> list[int] | None:
         """Token ids from the served model's tokenizer (llama.cpp /extras/tokenize, vLLM /tokenize); None if neither."""
-        ep = self.slots[0].endpoint
+        return await self._tokenize_on(self.slots[0].endpoint, text)
+
+    async def _tokenize_on(self, ep: "Endpoint", text: str) -> list[int] | None:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=120.0)
         root = ep.base_url.rstrip("/").removesuffix("/v1")
         headers = {"Authorization": f"Bearer {ep.api_key}"} if ep.api_key else {}
-        async with httpx.AsyncClient(timeout=60.0, headers=headers) as http:
-            for url, body in ((f"{root}/extras/tokenize", {"input": text}),
-                              (f"{root}/tokenize", {"model": ep.model, "prompt": text})):
-                try:
-                    r = await http.post(url, json=body)
-                except httpx.HTTPError:
-                    continue
-                if r.status_code == 200:
-                    data = r.json()
-                    toks = data.get("tokens")
-                    if isinstance(toks, list):
-                        return toks
+        routes = [(f"{root}/extras/tokenize", {"input": text}), (f"{root}/tokenize", {"model": ep.model, "prompt": text})]
+        if ep.engine == "vllm":
+            routes.reverse()
+        for url, body in routes:
+            try:
+                r = await self._http.post(url, json=body, headers=headers)
+            except httpx.HTTPError:
+                continue
+            if r.status_code == 200:
+                toks = r.json().get("tokens")
+                if isinstance(toks, list):
+                    return toks
         return None
 
     async def count_tokens(self, text: str) -> int:
