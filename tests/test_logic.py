@@ -211,3 +211,33 @@ def test_live_embedded_model_scores_sanely(embedded):
     assert sc.value in (0.0, 1.0)
     assert 0.0 <= sc.extra["cell_accuracy"] <= 1.0
     assert sc.parsed or sc.reason == "no JSON grid of houses found"
+
+
+def test_scorer_invariant_to_layout_and_exact_on_corruption():
+    import random
+
+    rng = random.Random(11)
+    for i in range(25):
+        n, m = rng.randint(2, 5), rng.randint(2, 5)
+        p = zebra.generate(n, m, seed=f"scorer-{i}")
+        target = {str(h): row for h, row in p.solution.items()}
+        houses = list(p.solution.items())
+        rng.shuffle(houses)
+        grid = {}
+        for h, row in houses:
+            cells = list(row.items())
+            rng.shuffle(cells)
+            key = rng.choice([f"House {h}", f"house{h}", f" HOUSE_{h} ", str(h)])
+            grid[key] = {rng.choice([a.upper(), a.lower(), f" {a} "]): rng.choice([v.upper(), f"  {v}", v])
+                         for a, v in cells}
+        text = json.dumps(grid, indent=rng.choice([None, 2]))
+        sc = score_grid(rng.choice([text, f"```json\n{text}\n```", f"Answer:\n{text}\nDone."]), target, p.attributes)
+        assert sc.value == 1.0, (text, sc)
+        # corrupt k distinct cells by swapping in another value of the same attribute
+        k = rng.randint(1, n * m)
+        spots = rng.sample([(h, a) for h in p.solution for a in p.attributes], k)
+        bad = {str(h): dict(row) for h, row in p.solution.items()}
+        for h, a in spots:
+            bad[str(h)][a] = next(v for v in p.attributes[a] if v != p.solution[h][a])
+        sc = score_grid(json.dumps({f"House {h}": r for h, r in bad.items()}), target, p.attributes)
+        assert sc.value == 0.0 and sc.extra["correct_cells"] == n * m - k
