@@ -156,10 +156,10 @@ def test_plan_cli(capsys):
 
     res = CliRunner().invoke(app, ["plan", "--model", QWEN, "--gpu", "rtx4090", "--context", "32768"])
     assert res.exit_code == 0, res.output
-    last = json.loads(res.output.strip().splitlines()[-1])
+    last = json.loads(res.stdout.strip().splitlines()[-1])
     assert last["kv_bytes_per_token"] == 147456 and last["fit"]["sequences"] == 2
     res = CliRunner().invoke(app, ["plan", "--model", QWEN])
     assert res.exit_code == 0 and "seed hardware rows" in res.output
-    assert len(json.loads(res.output.strip().splitlines()[-1])["seed_rows"]) == len(P.SEED_ROWS)
+    assert len(json.loads(res.stdout.strip().splitlines()[-1])["seed_rows"]) == len(P.SEED_ROWS)
     res = CliRunner().invoke(app, ["plan", "--gpu", "nosuchgpu"])
     assert res.exit_code == 1

@@ -91,9 +91,12 @@ def print_bench(run, console) -> None:
     if roof:
         bw = roof.get("bandwidth_bytes_per_s")
         src = roof.get("bandwidth") or {}
-        console.print(f"roofline: bandwidth {bw / 1e9:.1f} GB/s ({src.get('method', '')}"
-                      f"{', cached' if src.get('cached') else ''}); weights {fmt_bytes(roof.get('weight_bytes'))} "
-                      f"({roof.get('weight_source')})" if bw else f"roofline: n/a ({(s['notes'] or [''])[0]})")
+        if bw:
+            console.print(f"roofline: bandwidth {bw / 1e9:.1f} GB/s ({src.get('method', '')}"
+                          f"{', cached ' + src.get('measured_at', '') if src.get('cached') else ''}); weights "
+                          f"{fmt_bytes(roof.get('weight_bytes'))} ({roof.get('weight_source') or 'unknown'})")
+        else:
+            console.print("roofline: n/a (bandwidth not measured: the engine is not on this machine)")
         for r in roof.get("per_workload", []):
             if r.get("percent") is not None:
                 console.print(f"  {r['workload']}: single-stream decode {r['achieved_tok_s']:.1f} tok/s = "
@@ -104,11 +107,11 @@ def print_bench(run, console) -> None:
     cc = s.get("crosscheck")
     if cc and not cc.get("error"):
         o, e = cc["ours"], cc["engine"]
-        console.print(f"cross-check vs llama.cpp log ({cc['workload']}): TTFT {o['ttft_ms']:.1f} ms vs prompt eval "
-                      f"{e['prompt_eval_ms']:.1f} ms over {e['prompt_tokens_evaluated']} tokens "
-                      f"(+{cc['ttft_minus_prompt_eval_ms']:.1f} ms serving overhead); TPOT {o['tpot_ms']:.2f} ms vs "
-                      f"eval {e['ms_per_token']:.2f} ms/token over {e['eval_runs']} runs "
-                      f"({cc['tpot_minus_engine_ms']:+.2f} ms)")
+        console.print(f"cross-check vs llama.cpp's log, one unseen {cc['workload']} request: "
+                      f"TTFT {_num(o['ttft_ms'])} ms vs prompt eval {_num(e['prompt_eval_ms'])} ms over "
+                      f"{e['prompt_tokens_evaluated']} tokens ({_num(cc['ttft_minus_prompt_eval_ms'], '{:+.1f}')} ms); "
+                      f"TPOT {_num(o['tpot_ms'], '{:.2f}')} ms vs eval {_num(e['ms_per_token'], '{:.2f}')} ms/token "
+                      f"over {e['eval_runs']} runs ({_num(cc['tpot_minus_engine_ms'], '{:+.2f}')} ms)")
     for n in s.get("notes", []):
         console.print(f"note: {n}", style="dim")
     console.print(f"run folder: {run.run_dir}  (manifest.json, requests.jsonl, summary.json)", style="dim")
@@ -172,11 +175,12 @@ def register(app: typer.Typer) -> None:
         self_test: Annotated[bool, typer.Option("--self-test", help="Measure the load generator's own ceiling against a stub server and exit.")] = False,
         self_test_requests: Annotated[int, typer.Option(help="Requests for --self-test.")] = 3000,
         json_only: Annotated[bool, typer.Option("--json", help="Print only the JSON line.")] = False,
+        remeasure: Annotated[bool, typer.Option("--remeasure-bandwidth", help="Measure memory bandwidth again instead of using the cached figure.")] = False,
     ):
         """Benchmark latency, throughput, memory and roofline of a served model (vLLM bench serve's definitions)."""
         from rich.console import Console
 
-        console = Console(stderr=False, quiet=json_only)
+        console = Console(quiet=json_only, width=None if sys.stdout.isatty() else 160)
         if self_test:
             from assay.bench.selftest import self_test as run_self_test
 
@@ -193,7 +197,7 @@ def register(app: typer.Typer) -> None:
         specs = parse_workloads(workload)  # validate before starting an engine
         opts = BenchOptions(workloads=workload, concurrency=_ints(concurrency), rates=_rates(rate),
                             requests=requests, duration_s=duration, warmup=warmup, slo=parse_slo(slo), out=out,
-                            seed=seed, cross_check=cross_check)
+                            seed=seed, cross_check=cross_check, refresh_bandwidth=remeasure)
         ctx = context
         if ctx is None and not endpoint:
             # fit the longest workload; llama.cpp's default is 8192 (SmolLM2's own window): 8K + 300 gets capped
@@ -231,7 +235,7 @@ def register(app: typer.Typer) -> None:
 
         from assay.bench import plan as P
 
-        console = Console()
+        console = Console(width=None if sys.stdout.isatty() else 160)
         hr = P.parse_bytes(headroom) if headroom else P.DEFAULT_HEADROOM
         facts = P.load_model(model, weight_dtype)
         per_tok = facts.kv_bytes_per_token(kv_dtype)

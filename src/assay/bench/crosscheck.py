@@ -5,8 +5,10 @@ llama-cpp-python (verbose, the server default) prints ``llama_perf_context_print
     llama_perf_context_print: prompt eval time =      41.27 ms /    57 tokens (    0.72 ms per token, ...)
     llama_perf_context_print:        eval time =     712.40 ms /    99 runs   (    7.20 ms per token, ...)
 
-The counters are cumulative over the server's life (llama-cpp-python resets them only for embeddings), so one
-request's figures are the difference between the block it produced and the block before it.
+Measured with llama-cpp-python 0.3.36: the counters restart for every completion (each block is that request's own
+figures; "total time" restarts too). ``request_delta`` still handles a build whose counters accumulate.
+Its prompt-eval figure covers only the tokens *not* served from its prefix cache ("Llama.generate: N prefix-match
+hit, remaining M prompt tokens to eval"), so the cross-check sends a prompt the server has not seen.
 
 Our TTFT also contains HTTP, chat templating, tokenizing, the first sampling step and SSE delivery; our TPOT also
 contains sampling and detokenizing per token. The differences printed are therefore the serving overhead on top of
@@ -40,14 +42,13 @@ def perf_blocks(text: str) -> list[dict]:
     return out
 
 
-def request_delta(before: list[dict], after: list[dict]) -> dict | None:
-    """The last request's own figures from the blocks before and after it (cumulative counters)."""
+def request_delta(before: list[dict], after: list[dict], cumulative: bool = False) -> dict | None:
+    """The last request's own figures: its block, or (``cumulative`` counters) its block minus the one before."""
     if len(after) <= len(before) or not after:
         return None
     new = after[-1]
-    old = after[-2] if len(after) >= 2 else None
-    if old is not None and new["prompt_tokens"] >= old["prompt_tokens"] and new["eval_runs"] >= old["eval_runs"] \
-            and new["prompt_ms"] >= old["prompt_ms"] and new["eval_ms"] >= old["eval_ms"]:
+    old = before[-1] if before else None
+    if cumulative and old is not None:
         d = {k: new[k] - old[k] for k in new}
         d["cumulative"] = True
     else:

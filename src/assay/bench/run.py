@@ -43,6 +43,7 @@ class BenchOptions:
     seed: int = 0
     cross_check: bool | None = None  # None: when the engine is a local llama.cpp with a log
     roofline: bool = True
+    refresh_bandwidth: bool = False
     max_prompts: int = 16  # distinct prompts per workload (cycled)
     timeout_s: float = 600.0
 
@@ -82,16 +83,40 @@ def run_bench(endpoints, opts: BenchOptions, log: Callable[[str], None] | None =
     return asyncio.run(_run(endpoints, opts, log or (lambda s: None)))
 
 
-async def _template_overhead(sender: _Sender, model: str, count) -> tuple[int, RequestResult]:
-    """Server prompt tokens for a one-word message minus the tokenizer's count of that word (chat template cost)."""
-    body = {"model": model, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 1, "stream": True,
-            "stream_options": {"include_usage": True}, "temperature": 0.0}
-    r, _ = await sender.send(body, time.perf_counter())
-    if not r.ok and r.error:
-        raise AssayError(f"the endpoint failed a first test request: {r.error}")
-    if r.input_tokens is None or count is None:
-        return 0, r
-    return max(0, r.input_tokens - await count("hello")), r
+async def _template_overhead(ep, count) -> int:
+    """Chat-template cost in tokens: the server's prompt_tokens for a one-word message minus the tokenizer's count of
+    that word. Asked without streaming, because llama-cpp-python's stream carries no usage (non-stream replies do)."""
+    import httpx
+
+    body = {"model": ep.model, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 1,
+            "temperature": 0.0}
+    headers = {"Authorization": f"Bearer {ep.api_key}"} if ep.api_key else {}
+    try:
+        async with httpx.AsyncClient(timeout=600.0, headers=headers) as http:
+            r = await http.post(f"{ep.base_url}/chat/completions", json=body)
+    except httpx.HTTPError as e:
+        raise AssayError(f"the endpoint {ep.base_url} failed a first test request: {type(e).__name__}: {e}") from None
+    if r.status_code != 200:
+        raise AssayError(f"the endpoint {ep.base_url} failed a first test request: HTTP {r.status_code}: {r.text[:200]}")
+    prompt = ((r.json() or {}).get("usage") or {}).get("prompt_tokens")
+    if prompt is None or count is None:
+        return 0
+    return max(0, prompt - await count("hello"))
+
+
+async def _fill_tokens(results, p: Prepared, first_index: int, count, bos: int) -> int:
+    """Servers that stream no usage (llama-cpp-python): count output by re-tokenizing the streamed text with the
+    server's own tokenizer, after the timed run; input is the prompt's size as measured when it was built."""
+    filled = 0
+    for i, r in enumerate(results):
+        if not r.ok or r.output_tokens is not None or count is None:
+            continue
+        r.output_tokens = max(0, await count(r.text) - bos) if r.text else 0
+        if r.input_tokens is None:
+            r.input_tokens = p.prompt_tokens[(first_index + i) % p.n_bench]
+        r.tokens_source = "tokenizer"
+        filled += 1
+    return filled
 
 
 async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
@@ -114,7 +139,7 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
         on_gpu = ep.engine == "vllm" and bool(machine["gpus"])
         if local or ep.engine == "llama.cpp" and ep.base_url.startswith(("http://127.", "http://localhost")):
             log("measuring memory bandwidth (once per machine, cached)..." if not on_gpu else "measuring GPU bandwidth...")
-            bandwidth = rl.memory_bandwidth("gpu" if on_gpu else "cpu")
+            bandwidth = rl.memory_bandwidth("gpu" if on_gpu else "cpu", refresh=opts.refresh_bandwidth)
         else:
             notes.append("roofline: the engine is remote, so this machine's bandwidth says nothing about it (n/a)")
     machine["bandwidth"] = bandwidth
@@ -143,7 +168,8 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
     groups: list[dict] = []
     sampler = MemorySampler(pid=ep.pid).start()
     try:
-        overhead, _ = await _template_overhead(sender, ep.model, count)
+        overhead = await _template_overhead(ep, count)
+        bos = await count("") if count else 0  # a tokenizer that adds BOS counts it in every call
         levels: list[tuple[int | None, float | None]]
         if opts.rates:
             levels = [(max(opts.concurrency) if opts.concurrency != [1] else None, r) for r in opts.rates]
@@ -156,7 +182,8 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
         for spec in specs:
             n_prompts = min(opts.max_prompts, (n_req or opts.max_prompts) + opts.warmup)
             log(f"preparing {spec.name} ({n_prompts} prompt(s))...")
-            p = await prepare(spec, n_prompts=n_prompts, context=ep.context, count=count,
+            # one extra, never-sent prompt for the cross-check (a prefix cache would hide its prompt evaluation)
+            p = await prepare(spec, n_prompts=n_prompts + 1, context=ep.context, count=count,
                               template_overhead=overhead, seed=opts.seed)
             prepared.append(p)
             notes.extend(f"{spec.name}: {n}" for n in p.notes)
@@ -168,7 +195,7 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
                 k = [0]
 
                 def body_for(i: int) -> dict:
-                    return request_body(ep.model, p.messages[i % len(p.messages)], p.spec, force=force)
+                    return request_body(ep.model, p.messages[i % p.n_bench], p.spec, force=force)
 
                 async def send_warm(i: int, t: float):
                     r, _ = await sender.send(body_for(k[0] + i), t)
@@ -192,6 +219,10 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
                 else:
                     results, dur = await closed_loop(send, n_req, conc or 1, duration_s=opts.duration_s)
                 rss, gpu = sampler.window()
+                if await _fill_tokens(results, p, k[0], count, bos):
+                    notes.append("the server streamed no usage (llama-cpp-python ignores stream_options): output "
+                                 "tokens counted by re-tokenizing each reply with the server's tokenizer; input "
+                                 "tokens are the prompt sizes measured the same way")
                 agg = aggregate(results, dur, opts.slo)
                 g = {"workload": p.spec.name, "concurrency": conc, "rate": rate,
                      "input_tokens_target": p.input_tokens, "output_tokens_target": p.spec.output_tokens,
@@ -209,7 +240,7 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
         crosscheck = None
         want_cc = opts.cross_check if opts.cross_check is not None else (ep.engine == "llama.cpp" and bool(ep.log_path))
         if want_cc:
-            crosscheck = await _cross_check(sender, ep, prepared[0], force)
+            crosscheck = await _cross_check(sender, ep, prepared[0], force, count, bos)
             if crosscheck.get("error"):
                 notes.append(f"cross-check: {crosscheck['error']}")
     finally:
@@ -270,7 +301,8 @@ def _record(run_id, workload, conc, rate, i, r: RequestResult, requested, endpoi
     return {"run_id": run_id, "workload": workload, "concurrency": conc, "rate": rate, "index": i,
             "input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "requested_output_tokens": requested,
             "ttft_s": r.ttft_s, "e2e_s": r.e2e_s, "tpot_s": r.tpot_s, "itl_s": r.itl_s, "ok": r.ok, "error": r.error,
-            "status": r.status, "finish_reason": r.finish_reason, "started_at": r.started_at,
+            "status": r.status, "finish_reason": r.finish_reason, "tokens_source": r.tokens_source,
+            "started_at": r.started_at,
             "send_lag_s": r.send_lag_s, "endpoint": endpoint}
 
 
@@ -290,7 +322,7 @@ def _roofline(ep, bandwidth: dict | None, groups: list[dict]) -> dict:
             "note": "single-stream decode bound = bandwidth ÷ (weight bytes + KV bytes read at mean context)"}
 
 
-async def _cross_check(sender: _Sender, ep, p: Prepared, force: bool) -> dict:
+async def _cross_check(sender: _Sender, ep, p: Prepared, force: bool, count, bos: int) -> dict:
     from assay.bench import crosscheck as cc
 
     if not ep.log_path or not Path(ep.log_path).is_file():
@@ -300,6 +332,9 @@ async def _cross_check(sender: _Sender, ep, p: Prepared, force: bool) -> dict:
     r, _ = await sender.send(body, time.perf_counter())
     if not r.ok:
         return {"error": f"request failed: {r.error}"}
+    if r.output_tokens is None and count is not None:
+        r.output_tokens = max(0, await count(r.text) - bos)
+        r.input_tokens = p.prompt_tokens[-1]
     after: list[dict] = []
     for _ in range(20):  # the server logs right after the stream ends; give it a moment
         await asyncio.sleep(0.1)

@@ -35,7 +35,8 @@ class RequestResult:
     finish_reason: str | None = None
     started_at: float = 0.0  # wall clock (time.time()) of the intended send
     send_lag_s: float = 0.0  # actual send - intended send (open loop: generator lateness, counted in latency)
-    text_chars: int = 0
+    text: str = ""  # the streamed content (kept for token counting when the server sends no usage)
+    tokens_source: str = "usage"  # "usage" | "tokenizer" (re-tokenized text: llama-cpp-python streams no usage)
 
     @property
     def ttft_s(self) -> float | None:
@@ -175,6 +176,7 @@ class SSEPool:
         # Stream: split into lines as bytes arrive; an SSE event is "data: ..." lines (comments start with ":").
         buf = b""
         chunk_times = res.chunk_times
+        pieces: list[str] = []
         done = False
         perf = time.perf_counter
         async for piece in self._iter_body(reader, chunked, length):
@@ -207,10 +209,11 @@ class SSEPool:
                     content = delta.get("content") or delta.get("reasoning_content") or ch.get("text")
                     if content:
                         chunk_times.append(now)
-                        res.text_chars += len(content)
+                        pieces.append(content)
                     if ch.get("finish_reason"):
                         res.finish_reason = ch["finish_reason"]
         res.e2e_s = perf() - t0
+        res.text = "".join(pieces)
         if not chunked and length is None:
             keep = False  # body delimited by close
         if res.error is None:

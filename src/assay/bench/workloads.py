@@ -60,6 +60,11 @@ class Prepared:
     prompt_tokens: list[int | None] = field(default_factory=list)  # per prompt as sized with the tokenizer
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def n_bench(self) -> int:
+        """Prompts the benchmark cycles through: all but the last, which is kept unseen for the cross-check."""
+        return max(1, len(self.messages) - 1)
+
     def to_dict(self) -> dict:
         return {**self.spec.to_dict(), "input_tokens_target": self.input_tokens, "prompts": len(self.messages),
                 "notes": self.notes}
