@@ -158,6 +158,9 @@ async def prepare(spec: WorkloadSpec, *, n_prompts: int, context: int | None, co
                      f"(input + {spec.output_tokens} output + {CONTEXT_MARGIN} slack must fit)")
         target = capped
     content_target = max(1, target - template_overhead)
+    if target - template_overhead < 1:
+        notes.append(f"input of {target} tokens is below the chat template's own {template_overhead} tokens: "
+                     f"requests carry {template_overhead + 1}")
     msgs, sized = [], []
     for k in range(n_prompts):
         rng = random.Random(f"{seed}:{spec.name}:{k}")
