@@ -116,6 +116,7 @@ def test_sampling_params_forbid_typos_and_reach_the_request(stub):
                                                     ignore_eos=True)))
     req = s.requests[-1]
     assert (req["temperature"], req["top_p"], req["max_tokens"], req["seed"], req["ignore_eos"]) == (0.3, 0.9, 7, 5, True)
+    assert req["min_tokens"] == 7
 
 
 def test_least_outstanding_spreads_over_endpoints(stub):

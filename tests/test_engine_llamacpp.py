@@ -152,4 +152,4 @@ def test_serve_cli_unknown_preset_is_one_line():
     r = subprocess.run([sys.executable, "-m", "assay.cli", "serve", "--model", "nope-model"], capture_output=True,
                        text=True)
     assert r.returncode == 1
-    assert r.stderr.strip().count("\n") == 0 and "smollm2-135m" in r.stderr and "qwen3-4b-instruct-2507" in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error: unknown model") and "smollm2-135m" in r.stderr and "qwen3-4b-instruct-2507" in r.stderr

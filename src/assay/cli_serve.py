@@ -45,7 +45,10 @@ def register(app: typer.Typer) -> None:
                             dtype=dtype, gpu_memory_utilization=gpu_memory_utilization,
                             enable_chunked_prefill=enable_chunked_prefill, kv_cache_dtype=kv_cache_dtype,
                             served_model_name=served_model_name)
-        typer.echo(f"starting {model or 'smollm2-135m'} ...", err=True)
+        from assay.models import resolve
+
+        spec = resolve(model)  # an unknown preset fails here, in one line, before anything starts
+        typer.echo(f"starting {spec.name} ...", err=True)
         server = engines.start(model, engine=engine, host=host, port=port, ctx=context, api_key=api_key,
                                threads=threads, extra_args=list(ctx.args), vllm_options=vllm_options)
         stop = threading.Event()

@@ -55,7 +55,10 @@ class SamplingParams(BaseModel):
                 kw[name] = v
         extra: dict[str, Any] = {}
         if self.ignore_eos:
+            # vLLM honours ignore_eos; llama-cpp-python's server ignores it but honours min_tokens (it masks the EOS
+            # token until then), so send both to force exactly max_tokens on either engine
             extra["ignore_eos"] = True
+            extra["min_tokens"] = self.max_tokens
         if extra:
             kw["extra_body"] = extra
         return kw
