@@ -92,3 +92,13 @@ def test_tiny_bench_on_embedded_model(embedded, tmp_path):
     assert cc and not cc.get("error"), cc
     assert cc["engine"]["eval_runs"] >= 1 and cc["engine"]["prompt_tokens_evaluated"] >= 1
     assert cc["ours"]["ttft_ms"] > 0
+
+
+def test_self_test_small():
+    from assay.bench.selftest import self_test
+
+    res = self_test(n=60, concurrency=8, sdk=False)
+    lean = res["lean"]
+    assert lean["ok"] == 60 and lean["chunks_per_req"] == 16 and lean["usage_tokens_ok"]
+    assert lean["client_cpu_ms_per_req"] > 0 and lean["req_per_s"] > 0
+    assert set(res) >= {"meets_target", "wall_meets_target", "load_avg", "pinned"}

