@@ -157,7 +157,8 @@ def test_runner_on_embedded_model(embedded, tmp_path):
     assert m["fingerprint"]["engine"] == embedded.engine
     rs = list(iter_records(res.run_dir / "records.jsonl"))
     assert len(rs) == 3 and all(r["status"] in ("ok", "truncated", "unparsed") for r in rs)
-    assert all(r["completion_tokens"] and r["prompt_tokens"] and r["ttft_s"] for r in rs)
+    assert all(r["ttft_s"] and r["e2e_s"] >= r["ttft_s"] and r["completion"] for r in rs)
+    assert all(r["finish_reason"] in ("stop", "length") for r in rs)
     s = res.summary["suites"]["capital"]
     assert s["n"] == 3 and 0.0 <= s["value"] <= 1.0 and s["low"] <= s["value"] <= s["high"]
     before = (res.run_dir / "summary.json").read_text()

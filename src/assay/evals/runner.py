@@ -310,7 +310,7 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
         manifest = {
             "kind": "eval",
             "run_id": run_id,
-            "created_at": old.get("created_at", now),
+            "created_at": old.get("created_at", _iso(now)),
             "finished_at": None,
             "status": "running",
             "fingerprint": fp,
@@ -337,7 +337,7 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
         observer.begin(run_dir, totals, {n: dict(c) for n, c in counts.items()}, resumed,
                        {n: (v[0], int(v[1])) for n, v in running.items()})
 
-        session = {"started_at": time.time(), "samples": 0, "request_s_sum": 0.0}
+        session = {"started_at": _iso(time.time()), "samples": 0, "request_s_sum": 0.0}
         t0 = time.perf_counter()
         await scorer.start()
         state = {"consecutive_unreachable": 0}
@@ -468,7 +468,7 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
             set_counts()
             complete = all(manifest["counts"][n]["done"] >= totals[n] for n in by_name)
             manifest["status"] = "finished" if (status == "finished" and complete) else "interrupted"
-            manifest["finished_at"] = time.time() if manifest["status"] == "finished" else None
+            manifest["finished_at"] = _iso(time.time()) if manifest["status"] == "finished" else None
             manifest.pop("pid", None)
             write_json_atomic(run_dir / MANIFEST, manifest)
 
@@ -478,6 +478,13 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
     finally:
         scorer.close()
         lock.release()
+
+
+def _iso(t: float) -> str:
+    """UTC ISO-8601 with milliseconds: readable, and sorts as text."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _overhead(wall: float, request_s_sum: float, concurrency: int) -> float | None:
@@ -566,7 +573,7 @@ async def rescore_async(run_dir: str | Path, suites: dict[str, Any] | None = Non
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-        manifest["rescored_at"] = time.time()
+        manifest["rescored_at"] = _iso(time.time())
         manifest["rescored_versions"] = {n: str(getattr(s, "version", "")) for n, s in suites.items()}
         write_json_atomic(run_dir / MANIFEST, manifest)
         summary, _ = finish_run(run_dir, suites, manifest)
