@@ -290,7 +290,7 @@ def _seed_table(console, rows) -> None:
         t.add_column(c)
     for r in rows:
         t.add_row(r["model"], f"{r['weights']} {gib(r['weight_bytes'])}", r["kv_dtype"], f"{r['context']:,}",
-                  r["gpu"], gib(r["kv_needed"]), f"{r['max_context']:,}", r["verdict"])
+                  r["gpu"], gib(r["kv_needed"]), f"{r['max_context']:,}", r["short"])
     console.print(t)
 
 

@@ -184,7 +184,7 @@ def fit(facts: ModelFacts, memory: int, *, kv_dtype: str = "bf16", context: int 
            "kv_bytes_per_token": per_tok, "kv_memory": max(0.0, kv_mem), "context": ctx, "concurrency": concurrency,
            "kv_needed": per_tok * ctx * concurrency if ctx else None}
     if kv_mem <= 0:
-        out.update(max_context=0, sequences=0, fits=False,
+        out.update(max_context=0, sequences=0, fits=False, short="no: weights + headroom exceed memory",
                    verdict=f"no: weights {gib(facts.weight_bytes)} + headroom {gib(headroom)} exceed the usable "
                            f"{gib(usable)}")
         return out
@@ -196,6 +196,8 @@ def fit(facts: ModelFacts, memory: int, *, kv_dtype: str = "bf16", context: int 
         out["sequences"] = seqs
         out["fits"] = seqs >= concurrency
         need = per_tok * ctx * concurrency
+        out["short"] = (f"yes ({seqs} × {ctx:,})" if out["fits"]
+                        else f"no: KV {gib(need)} > {gib(kv_mem)} free")
         if out["fits"]:
             out["verdict"] = (f"yes: {concurrency} × {ctx:,} tokens need {gib(need)} of KV cache, "
                               f"{gib(kv_mem)} free; {seqs} sequence(s) of {ctx:,} fit")
@@ -238,7 +240,7 @@ def seed_rows(*, utilization: float = DEFAULT_UTILIZATION, headroom: int = DEFAU
         rows.append({"model": model, "weights": facts.weight_dtype, "kv_dtype": kvd, "context": ctx, "gpu": g.name,
                      "weight_bytes": facts.weight_bytes, "kv_needed": r["kv_needed"], "max_context": r["max_context"],
                      "sequences": r.get("sequences", 0), "fits": r.get("fits", False),
-                     "verdict": r["verdict"] + note})
+                     "verdict": r["verdict"] + note, "short": r.get("short", r["verdict"]) + note})
     return rows
 
 
