@@ -146,7 +146,11 @@ async def prepare(spec: WorkloadSpec, *, n_prompts: int, context: int | None, co
                   template_overhead: int, seed: int = 0) -> Prepared:
     """Build ``n_prompts`` distinct prompts for ``spec`` (capped to ``context``)."""
     if spec.suite:
-        return _prepare_suite(spec, n_prompts, seed)
+        p = _prepare_suite(spec, n_prompts, seed)
+        if count is not None:  # for servers that stream no usage; approximate for multi-message prompts
+            p.prompt_tokens = [await count("\n".join(str(m.get("content", "")) for m in msgs)) + template_overhead
+                               for msgs in p.messages]
+        return p
     notes: list[str] = []
     target = spec.input_tokens or 1
     if context and target + spec.output_tokens + CONTEXT_MARGIN > context:
