@@ -241,3 +241,22 @@ def test_scorer_invariant_to_layout_and_exact_on_corruption():
             bad[str(h)][a] = next(v for v in p.attributes[a] if v != p.solution[h][a])
         sc = score_grid(json.dumps({f"House {h}": r for h, r in bad.items()}), target, p.attributes)
         assert sc.value == 0.0 and sc.extra["correct_cells"] == n * m - k
+
+
+def test_copied_template_with_ellipses_is_a_partial_answer_not_unparsed():
+    # what SmolLM2-135M actually replied (shape): the layout template, half filled, with a trailing "..."
+    text = '{"House 1": {"Name": "Bob", "Pet": "fish"}, "House 2": {"Name": "...", "Pet": "dog"}, ...}'
+    sc = s(text)
+    assert sc.parsed and sc.value == 0.0
+    assert sc.extra["correct_cells"] == 2 and "2 missing" in sc.reason
+    sc = s('{"House 1": {...}, "House 2": {"Name": "Alice", "Pet": "cat"}, "House 3": {"Name": "Carol", ...}}')
+    assert sc.parsed and sc.extra["correct_cells"] == 3
+
+
+def test_prompt_spells_out_every_house_in_the_layout():
+    suite = get_suite("logic", sizes="4x3:1")
+    x = next(iter(suite.samples(0, None)))
+    msg = suite.messages(x)[0]["content"]
+    layout = msg.rsplit("\n", 1)[-1]
+    assert json.loads(layout).keys() == {"House 1", "House 2", "House 3", "House 4"}
+    assert all(set(row) == set(x.input["attributes"]) for row in json.loads(layout).values())

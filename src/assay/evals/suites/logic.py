@@ -50,8 +50,9 @@ Give your answer as one JSON object with a key for every house, each holding eve
 
 
 def _layout(attrs: list[str], n: int) -> str:
+    # every house spelled out: a small model copies a template, and a trailing "..." would invite invalid JSON
     row = ", ".join(f'"{a}": "..."' for a in attrs)
-    return "{" + ", ".join(f'"House {h}": {{{row}}}' for h in range(1, min(n, 2) + 1)) + (", ...}" if n > 2 else "}")
+    return "{" + ", ".join(f'"House {h}": {{{row}}}' for h in range(1, n + 1)) + "}"
 
 
 def _parse_mix(sizes) -> list[tuple[str, int]]:
@@ -188,8 +189,11 @@ def _load(s: str):
         return ast.literal_eval(s)
     except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
         pass
-    try:  # trailing commas
-        return json.loads(re.sub(r",\s*([}\]])", r"\1", s))
+    # a copied template's bare "..." placeholders ({"House 1": {...}, ...}) and trailing commas
+    fixed = re.sub(r"(?<=[{\[,])\s*(?:\.\.\.|…)\s*(?=[,}\]])", "", s)
+    fixed = re.sub(r",\s*(?=[,}\]])", "", fixed)
+    try:
+        return json.loads(fixed)
     except ValueError:
         return None
 
