@@ -315,3 +315,15 @@ def test_prepare_caps_to_context_with_a_note():
     with pytest.raises(AssayError, match="do not fit"):
         asyncio.run(prepare(parse_workloads("fixed:10:500")[0], n_prompts=1, context=256, count=count,
                             template_overhead=0))
+
+
+def test_fit_text_with_a_ratio_hint_needs_few_calls():
+    calls = []
+
+    async def count(text):
+        calls.append(1)
+        return len(text.split()) + 1  # a BOS-adding tokenizer: one word per token, plus one
+
+    text, c = asyncio.run(fit_text(count, 500, random.Random(0), words_per_token=1.0))
+    assert c == 500 and len(text.split()) == 499
+    assert len(calls) <= 3

@@ -144,17 +144,12 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
             notes.append("roofline: the engine is remote, so this machine's bandwidth says nothing about it (n/a)")
     machine["bandwidth"] = bandwidth
 
-    sdk = Client(endpoints)
-    toks = await sdk.tokenize("hello")
-    await sdk.aclose()
+    tok_client = Client(endpoints)  # the served model's tokenizer, outside every timed path
+    toks = await tok_client.tokenize("hello")
     count = None
     if toks is not None:
         async def count(text: str) -> int:
-            c = Client(endpoints)
-            try:
-                return await c.count_tokens(text)
-            finally:
-                await c.aclose()
+            return await tok_client.count_tokens(text)
     else:
         notes.append("the server has no tokenizer endpoint: inputs sized by estimate; actual sizes are the server's usage")
 
@@ -246,6 +241,7 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
     finally:
         sampler.stop()
         await sender.aclose()
+        await tok_client.aclose()
 
     roof = None
     if opts.roofline:

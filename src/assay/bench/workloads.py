@@ -110,21 +110,33 @@ def filler(rng: random.Random, n_words: int) -> str:
 CountFn = Callable[[str], Awaitable[int]]
 
 
-async def fit_text(count: CountFn, target: int, rng: random.Random) -> tuple[str, int]:
+async def fit_text(count: CountFn, target: int, rng: random.Random,
+                   words_per_token: float | None = None) -> tuple[str, int]:
     """Filler text whose token count is as close to ``target`` as possible without exceeding it.
 
-    Secant steps on the word count, bracketed by bisection; usually 2–4 tokenizer calls.
+    Secant steps on the word count, bracketed by bisection; with a ``words_per_token`` hint from an earlier prompt
+    the first guess is usually within a token or two, so 2–3 tokenizer calls per prompt.
     """
     if target <= 0:
         return "", 0
-    words = [rng.choice(_WORDS) for _ in range(int(target * 1.5) + 16)]
+    words = [rng.choice(_WORDS) for _ in range(int(target * max(1.0, words_per_token or 1.0) * 1.3) + 16)]
     lo, lo_c = 0, 0
-    hi = len(words)
-    hi_c = await count(" ".join(words))
-    while hi_c < target:  # a tokenizer with > 1.5 words per token: grow
-        words += [rng.choice(_WORDS) for _ in range(len(words))]
-        hi = len(words)
+    hi, hi_c = len(words), None
+    if words_per_token:
+        guess = min(max(1, round(target * words_per_token)), len(words) - 1)
+        c = await count(" ".join(words[:guess]))
+        if c == target:
+            return " ".join(words[:guess]), c
+        if c < target:
+            lo, lo_c = guess, c
+        else:
+            hi, hi_c = guess, c
+    if hi_c is None:
         hi_c = await count(" ".join(words))
+        while hi_c < target:  # a tokenizer with more words per token than assumed: grow
+            words += [rng.choice(_WORDS) for _ in range(len(words))]
+            hi = len(words)
+            hi_c = await count(" ".join(words))
     for _ in range(24):
         if hi - lo <= 1:
             break
@@ -166,13 +178,16 @@ async def prepare(spec: WorkloadSpec, *, n_prompts: int, context: int | None, co
         notes.append(f"input of {target} tokens is below the chat template's own {template_overhead} tokens: "
                      f"requests carry {template_overhead + 1}")
     msgs, sized = [], []
+    ratio = None  # words per token, learnt from the first prompt
     for k in range(n_prompts):
         rng = random.Random(f"{seed}:{spec.name}:{k}")
         if count is None:
             text = filler(rng, content_target)  # ~1 token per filler word; actual count comes from usage
             sized.append(None)
         else:
-            text, c = await fit_text(count, content_target, rng)
+            text, c = await fit_text(count, content_target, rng, ratio)
+            if c > 0 and text:
+                ratio = len(text.split()) / c
             sized.append(c + template_overhead)
         msgs.append([{"role": "user", "content": text}])
     if count is None:
