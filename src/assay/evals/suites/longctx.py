@@ -232,7 +232,8 @@ class LongCtx:
         self.questions = questions
         self._doc_length = doc_length
         self.max_context = max_context
-        self.chars_per_token = chars_per_token or EST_CHARS_PER_TOKEN
+        # characters per token, per task (numbers and markup tokenise denser than prose)
+        self.cpt = {t: float(chars_per_token or EST_CHARS_PER_TOKEN) for t in TASKS}
         self.tokens_from = "given" if chars_per_token else f"estimate ({EST_CHARS_PER_TOKEN} chars/token)"
         self.check()
 
@@ -274,29 +275,39 @@ class LongCtx:
         ep = client.endpoints[0]
         if not self.max_context:
             self.max_context = ep.context or await _served_context(ep)
-        probe = longdocs.filler(6000, seed=11) + "\n\n" + longdocs.company_document(
-            longdocs.make_company(11), 6000, seed=11)
-        toks = await client.tokenize(probe)
-        if toks:
-            # rounded down to a quarter: a stable value across runs (it shapes the prompts, hence the fingerprint)
-            # that errs towards prompts slightly shorter than the target
-            self.chars_per_token = max(1.0, math.floor(4 * len(probe) / len(toks)) / 4)
+        for task in self.tasks:
+            # a whole prompt of this task (~2K tokens by the estimate), measured by the server's tokenizer
+            probe = build_prompt(self._probe_input(task))
+            toks = await client.tokenize(probe)
+            if not toks:
+                break  # the server has no tokenize endpoint: keep the stated estimate
+            # rounded down to a quarter: a value that is stable across runs (it shapes the prompts, hence the
+            # fingerprint) and errs towards prompts slightly shorter than the target
+            self.cpt[task] = max(1.0, math.floor(4 * len(probe) / len(toks)) / 4)
             self.tokens_from = "server tokenizer"
         self.check()
 
+    def _probe_input(self, task: str) -> dict:
+        L, est = 2048, EST_CHARS_PER_TOKEN
+        if task == "niah":
+            return {"task": "niah", "length": L, "depth": 0.5, "needles": self.needles, "seed": 7,
+                    "chars": _body_chars("niah", L, est, "x" * 60)}
+        q = longdocs.company_questions(longdocs.make_company(7))[0][0]
+        return {"task": task, "length": L, "doc": 7, "question": q, "chars": _body_chars(task, L, est, q)}
+
     def samples(self, seed: int, limit: int | None) -> Iterable[Sample]:
         # Content is fixed by each sample's own id-derived seed, so items stay the same across --seed values.
-        cpt = self.chars_per_token
-        meta = {"chars_per_token": cpt, "tokens_from": self.tokens_from}
+        cpt = self.cpt
+        meta = {t: {"chars_per_token": cpt[t], "tokens_from": self.tokens_from} for t in TASKS}
         per_task: dict[str, list[Sample]] = {t: [] for t in self.tasks}
         if "niah" in self.tasks:
             for L in self.lengths:
                 for d in self.depths:
                     sid = f"niah:{L}:d{round(d * 100):03d}" + (f":k{self.needles}" if self.needles > 1 else "")
                     inp = {"task": "niah", "length": L, "depth": d, "needles": self.needles,
-                           "seed": L * 1000 + round(d * 100), "chars": _body_chars("niah", L, cpt, "x" * 60)}
+                           "seed": L * 1000 + round(d * 100), "chars": _body_chars("niah", L, cpt["niah"], "x" * 60)}
                     target = longdocs.make_needle(inp["seed"]).value
-                    per_task["niah"].append(Sample(id=sid, input=inp, target=target, category="niah", meta=meta))
+                    per_task["niah"].append(Sample(id=sid, input=inp, target=target, category="niah", meta=meta["niah"]))
         L = self.doc_length
         for k in range(self.docs):
             company = longdocs.make_company(k)
@@ -306,14 +317,14 @@ class LongCtx:
                 for m in range(min(self.questions, len(qs))):
                     q, a = qs[(k * 3 + m) % len(qs)]
                     inp = {"task": "qa", "length": L, "doc": k, "question": q,
-                           "chars": _body_chars("qa", L, cpt, q)}
+                           "chars": _body_chars("qa", L, cpt["qa"], q)}
                     per_task["qa"].append(Sample(id=f"qa:{L}:doc{k}:q{(k * 3 + m) % len(qs)}", input=inp, target=a,
-                                                 category="qa", meta=meta))
+                                                 category="qa", meta=meta["qa"]))
             if "summary" in self.tasks:
-                inp = {"task": "summary", "length": L, "doc": k, "chars": _body_chars("summary", L, cpt)}
+                inp = {"task": "summary", "length": L, "doc": k, "chars": _body_chars("summary", L, cpt["summary"])}
                 per_task["summary"].append(Sample(id=f"summary:{L}:doc{k}", input=inp,
                                                   target=longdocs.company_summary(company), category="summary",
-                                                  meta=meta))
+                                                  meta=meta["summary"]))
         # round-robin over tasks, so a small --limit still touches each of them
         n, queues = 0, [list(v) for v in per_task.values()]
         while any(queues):
