@@ -115,6 +115,7 @@ class Scorer:
         self._sem: asyncio.Semaphore | None = None
         self._blob: bytes | None = None
         self._threaded = False
+        self._warm: asyncio.Future | None = None
 
     async def start(self) -> None:
         """Start and warm the pool (spawned workers import the suites once) so start-up is not billed to the first
@@ -130,7 +131,9 @@ class Scorer:
             self._threaded = True
             return
         pool = self._get_pool()
-        await asyncio.gather(*(asyncio.wrap_future(pool.submit(_worker_ping)) for _ in range(self.workers)))
+        # Warm up in the background while the first requests are out; score() waits for it before its timeout runs.
+        self._warm = asyncio.gather(*(asyncio.wrap_future(pool.submit(_worker_ping)) for _ in range(self.workers)),
+                                    return_exceptions=True)
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -160,6 +163,8 @@ class Scorer:
         timeout = float(getattr(suite, "scoring_timeout_s", DEFAULT_SCORING_TIMEOUT_S))
         timed_out = Score(0.0, reason=f"scoring timeout ({timeout:g} s)", parsed=False)
         assert self._sem is not None, "Scorer.start() not awaited"
+        if self._warm is not None:
+            await self._warm
         async with self._sem:  # at most `workers` submitted: a queued task must not burn its timeout waiting
             if self._threaded:
                 try:
@@ -179,6 +184,8 @@ class Scorer:
             return Score(0.0, reason="scoring worker crashed", parsed=False)
 
     def close(self) -> None:
+        if self._warm is not None and not self._warm.done():
+            self._warm.cancel()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
