@@ -246,6 +246,8 @@ def test_error_after_retries_and_unreachable_endpoint(stub, tmp_path):
     d = next((tmp_path / "dead").iterdir())
     m = json.loads((d / "manifest.json").read_text())
     assert m["status"] == "interrupted" and m["counts"]["echo"]["error"] >= 20
+    partial = json.loads((d / "summary.json").read_text())
+    assert partial["partial"] is True and partial["suites"]["echo"]["errors"] == m["counts"]["echo"]["error"]
     assert m["counts"]["echo"]["done"] < 200  # stopped early instead of failing 200 requests
 
 

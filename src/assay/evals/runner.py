@@ -478,6 +478,14 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
             manifest["finished_at"] = _iso(time.time()) if manifest["status"] == "finished" else None
             manifest.pop("pid", None)
             write_json_atomic(run_dir / MANIFEST, manifest)
+            if manifest["status"] != "finished":
+                # A partial scorecard of what is durable, so an interrupted run can be looked at before resuming.
+                try:
+                    summary = {"run_id": run_id, "partial": True,
+                               **summarize(iter_records(records_path), by_name)}
+                    write_json_atomic(run_dir / SUMMARY, summary)
+                except Exception as e:  # noqa: BLE001 - never mask the interruption itself
+                    print(f"warning: partial summary not written: {type(e).__name__}: {e}", file=sys.stderr)
 
         summary, artifacts = finish_run(run_dir, by_name, manifest)
         return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest, summary=summary, resumed=resumed,
