@@ -226,6 +226,19 @@ def test_settings_panel_reaches_the_request(echo_app, page):
     assert json.loads(req2["messages"][2]["content"])["max_tokens"] == 77  # raw answer, without the stats line
     assert req2["max_tokens"] == 77
 
+    # Regenerate: the same request again, and the old answer is replaced (still two answers on the page).
+    n1 = len(stub.requests)
+    old_id = page.locator(ANSWERS).last.locator("[id^=step-]").first.get_attribute("id")
+    page.locator("button", has_text="Regenerate").last.click()
+    page.wait_for_function(  # two finished answers again, and the old one gone
+        "([sel, old]) => { const a = Array.from(document.querySelectorAll(sel))"
+        ".filter(e => /tokens out/.test(e.innerText));"
+        " return a.length === 2 && !document.getElementById(old) }",
+        arg=[ANSWERS, old_id])
+    _shot(page, "chat-regenerated.png")
+    assert len(stub.requests) == n1 + 1
+    assert stub.requests[n1]["messages"] == req2["messages"]
+
 
 def test_stop_keeps_the_partial_answer(echo_app, page):
     stub, app = echo_app
