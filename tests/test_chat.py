@@ -217,3 +217,50 @@ def test_chainlit_data_layer_round_trip(tmp_path):
     assert json.loads(got["steps"][0]["metadata"])["assay"]["answer"] == "4"
     assert [t["id"] for t in listed.data] == [got["id"]]
     assert gone is None and list_threads(db) == []
+
+
+# ---- the command ----------------------------------------------------------------------------------------------------
+
+
+def test_assay_chat_command_starts_and_stops_cleanly(stub, tmp_path):
+    """`assay chat --endpoint URL` serves the page, and SIGINT (Ctrl-C) stops the Chainlit process it started."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    import psutil
+
+    from assay.engines import free_port
+
+    srv = stub(reply="hi")
+    port = free_port()
+    env = {**os.environ, "CI": "true", "ASSAY_CHAT_DB": str(tmp_path / "h.sqlite")}  # CI must not leak to chainlit
+    proc = subprocess.Popen([sys.executable, "-m", "assay.cli", "chat", "--endpoint", srv.base_url,
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                            text=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("chat:"):
+                break
+        assert any(line.startswith("chat:") for line in lines), "".join(lines)
+        assert httpx.get(f"http://127.0.0.1:{port}/auth/config").json()["headerAuth"] is True
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "chainlit child process not found"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, "".join(lines) + out
+        assert "stopped." in out
+        gone, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, f"left running: {alive}"
+        assert (tmp_path / "h.sqlite").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
