@@ -298,3 +298,16 @@ def test_live_niah_1k_on_the_embedded_model(embedded, tmp_path):
     assert score.value in (0.0, 1.0)
     rec = {"category": "niah", "status": "ok", "input": s.input, "score": score.to_dict()}
     assert [p.name for p in suite.write_artifacts([rec], tmp_path)] == ["niah_heatmap.png", "niah_grid.csv"]
+
+
+def test_prepare_keeps_the_stated_estimate_without_a_tokenizer():
+    class NoTokenizer(_FakeClient):
+        async def tokenize(self, text):
+            return None
+
+    suite = longctx.make(tasks="niah,qa", lengths="1K")
+    asyncio.run(suite.prepare(NoTokenizer(4096, 0)))
+    assert suite.cpt["niah"] == suite.cpt["qa"] == longctx.EST_CHARS_PER_TOKEN
+    assert suite.tokens_from.startswith("estimate") and suite.max_context == 4096
+    s = next(iter(suite.samples(0, None)))
+    assert s.meta == {"chars_per_token": 4.0, "tokens_from": "estimate (4.0 chars/token)"}
