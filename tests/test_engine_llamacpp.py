@@ -153,3 +153,27 @@ def test_serve_cli_unknown_preset_is_one_line():
                        text=True)
     assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("error: unknown model") and "smollm2-135m" in r.stderr and "qwen3-4b-instruct-2507" in r.stderr
+
+
+def test_sigterm_during_a_command_stops_the_engine_it_started(tmp_path):
+    """Any command that starts an engine (here `assay eval`) must not orphan it, or its scoring workers, on SIGTERM."""
+    proc = subprocess.Popen([sys.executable, "-m", "assay.cli", "eval", "--suite", "math", "--limit", "3",
+                             "--out", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        engine = None
+        while time.monotonic() < deadline and engine is None:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                if "llama_cpp.server" in " ".join(child.cmdline()):
+                    engine = child
+            time.sleep(0.5)
+        assert engine is not None, "the engine never started"
+        family = psutil.Process(proc.pid).children(recursive=True)
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        gone, alive = psutil.wait_procs(family, timeout=20)
+        assert not alive, f"orphans left: {[p.cmdline() for p in alive]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -19,6 +19,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+@app.callback()
+def _main() -> None:
+    """Serve, chat with, evaluate, benchmark and compare small open LLMs — with numbers you can trust."""
+    import signal
+
+    # SIGTERM (kill, a CI timeout, systemd) must unwind like Ctrl-C so that `finally` blocks stop the engines we
+    # started and flush what was recorded; Python's default would exit without running them and orphan the engine.
+    def _term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
+
+
 # Each module defines register(app). Missing modules are skipped so partial installs still work.
 for _name in ("cli_serve", "cli_eval", "cli_bench", "cli_chat", "cli_report", "cli_doc"):
     try:
