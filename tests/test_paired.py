@@ -108,6 +108,8 @@ def test_min_detectable_difference_values():
     # continuous scores have no exact floor
     assert min_detectable_diff(100, 0.2, binary=False) == pytest.approx(2.801585 * 0.02, rel=1e-5)
     assert min_detectable_diff(0, 0.5) is None
+    assert min_detectable_diff(3, 0.0) == 1.0  # capped: with n < 6 no difference at all can be significant
+    assert any("cannot reach" in n for n in compare_scores([1, 1, 1], [0, 0, 0], binary=True).notes)
     # more samples, smaller MDD
     assert min_detectable_diff(500, 0.4) < min_detectable_diff(50, 0.4)
 

@@ -183,7 +183,11 @@ def compare_scores(a: Sequence[float], b: Sequence[float], *, binary: bool, seed
         p, test = mcnemar_exact(*disc), "mcnemar-exact"
     else:
         p, test = sign_flip_p(xa, xb, seed=seed), "sign-flip permutation"
-    return PairedResult(n=n, mean_a=float(xa.mean()), mean_b=float(xb.mean()), diff=d, low=lo, high=hi, p=p,
-                        test=test, wins=wins, ties=ties, losses=losses,
-                        mdd=min_detectable_diff(n, sd, binary=binary, alpha=alpha), verdict=verdict(d, p, alpha, names),
-                        binary=binary, discordant=disc)
+    res = PairedResult(n=n, mean_a=float(xa.mean()), mean_b=float(xb.mean()), diff=d, low=lo, high=hi, p=p,
+                       test=test, wins=wins, ties=ties, losses=losses,
+                       mdd=min_detectable_diff(n, sd, binary=binary, alpha=alpha), verdict=verdict(d, p, alpha, names),
+                       binary=binary, discordant=disc)
+    k = min_discordant_for_significance(alpha)
+    if binary and n < k:
+        res.notes.append(f"n = {n} < {k}: exact McNemar cannot reach p < {alpha} whatever the answers")
+    return res
