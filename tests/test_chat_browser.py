@@ -251,7 +251,7 @@ def test_stop_keeps_the_partial_answer(echo_app, page):
             "sel => { const a = document.querySelectorAll(sel); return a.length && /w010/.test(a[a.length-1].innerText) }",
             arg=ANSWERS)
     finally:
-        _shot(page, "chat-stop-debug.png")
+        _shot(page, "chat-stop.png")
     page.click("#stop-button")
     _wait_answers(page, 1)
     text = answer.inner_text()
@@ -301,7 +301,7 @@ def test_model_picker_with_two_models(page, stub, tmp_path):
         try:
             _wait_answers(page, 1)
         finally:
-            _shot(page, "chat-picker-debug.png")
+            _shot(page, "chat-picker.png")
         assert "I am model B." in _last_answer_text(page)
         assert len(b.requests) == 1 and len(a.requests) == 0
     finally:
