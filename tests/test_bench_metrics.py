@@ -327,3 +327,16 @@ def test_fit_text_with_a_ratio_hint_needs_few_calls():
     text, c = asyncio.run(fit_text(count, 500, random.Random(0), words_per_token=1.0))
     assert c == 500 and len(text.split()) == 499
     assert len(calls) <= 3
+
+
+def test_every_request_gets_a_unique_prompt_across_passes():
+    async def count(text):
+        return len(text.split())
+
+    p = asyncio.run(prepare(parse_workloads("fixed:20:4")[0], n_prompts=4, context=None, count=count,
+                            template_overhead=0))
+    assert p.n_bench == 3  # the 4th prompt is kept unseen for the cross-check
+    contents = [p.message_for(g)[-1]["content"] for g in range(10)]
+    assert len(set(contents)) == 10
+    assert p.message_for(0) == p.messages[0] and contents[3].startswith("3. ")
+    assert all(p.messages[-1][-1]["content"] != c for c in contents)

@@ -48,8 +48,10 @@ def test_bench_cli_against_stub(stub, tmp_path):
     assert manifest["workload"]["spec"] == "fixed:12:4"
     reqs = [json.loads(x) for x in (run_dir / "requests.jsonl").read_text().splitlines()]
     assert len(reqs) == 6 and all(r["ok"] and r["output_tokens"] == 4 for r in reqs)
-    # the stub counts words as tokens: the prompt was sized to 12 tokens as the server counts them
-    assert all(r["input_tokens"] == 12 for r in reqs)
+    # the stub counts words as tokens: prompts were sized to 12 tokens as the server counts them; the second level's
+    # requests reuse them with a one-word "N." prefix that keeps every prompt unique
+    assert [r["input_tokens"] for r in reqs] == [12, 12, 12, 13, 13, 13]
+    assert len({json.dumps(r["messages"]) for r in s.requests if r.get("stream")}) == 8
     summary = json.loads((run_dir / "summary.json").read_text())
     assert {"groups", "memory", "roofline", "notes"} <= set(summary)
     # forcing the length: the stub saw ignore_eos and min_tokens on benchmark requests

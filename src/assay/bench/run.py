@@ -113,7 +113,11 @@ async def _fill_tokens(results, p: Prepared, first_index: int, count, bos: int) 
             continue
         r.output_tokens = max(0, await count(r.text) - bos) if r.text else 0
         if r.input_tokens is None:
-            r.input_tokens = p.prompt_tokens[(first_index + i) % p.n_bench]
+            g = first_index + i
+            sized = p.prompt_tokens[g % p.n_bench]
+            if sized is not None and g >= p.n_bench and not p.spec.suite:
+                sized += max(0, await count(f"{g}. ") - bos)  # the uniqueness prefix (approximate)
+            r.input_tokens = sized
         r.tokens_source = "tokenizer"
         filled += 1
     return filled
@@ -175,7 +179,7 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
             notes.append(QUEUE_NOTE)
         prepared: list[Prepared] = []
         for spec in specs:
-            n_prompts = min(opts.max_prompts, (n_req or opts.max_prompts) + opts.warmup)
+            n_prompts = max(2, min(opts.max_prompts, (n_req or opts.max_prompts) + opts.warmup))
             log(f"preparing {spec.name} ({n_prompts} prompt(s))...")
             # one extra, never-sent prompt for the cross-check (a prefix cache would hide its prompt evaluation)
             p = await prepare(spec, n_prompts=n_prompts + 1, context=ep.context, count=count,
@@ -184,13 +188,14 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
             notes.extend(f"{spec.name}: {n}" for n in p.notes)
 
         for p in prepared:
+            issued = 0  # requests of this workload so far, across levels: each gets its own prompt
             for conc, rate in levels:
                 label = f"rate {rate:g}/s" if rate else f"concurrency {conc}"
                 log(f"running {p.spec.name} at {label}...")
-                k = [0]
+                k = [issued]
 
                 def body_for(i: int) -> dict:
-                    return request_body(ep.model, p.messages[i % p.n_bench], p.spec, force=force)
+                    return request_body(ep.model, p.message_for(i), p.spec, force=force)
 
                 async def send_warm(i: int, t: float):
                     r, _ = await sender.send(body_for(k[0] + i), t)
@@ -198,7 +203,7 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
 
                 if opts.warmup:
                     await closed_loop(send_warm, opts.warmup, min(opts.warmup, conc or 1))
-                k[0] = opts.warmup
+                k[0] = issued + opts.warmup
                 sampler.window()
                 where: dict[int, str] = {}
 
@@ -213,6 +218,7 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
                     results, dur = await open_loop(send, offsets, max_concurrency=conc)
                 else:
                     results, dur = await closed_loop(send, n_req, conc or 1, duration_s=opts.duration_s)
+                issued = k[0] + len(results)
                 rss, gpu = sampler.window()
                 if await _fill_tokens(results, p, k[0], count, bos):
                     notes.append("the server streamed no usage (llama-cpp-python ignores stream_options): output "

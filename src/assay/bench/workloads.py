@@ -65,6 +65,17 @@ class Prepared:
         """Prompts the benchmark cycles through: all but the last, which is kept unseen for the cross-check."""
         return max(1, len(self.messages) - 1)
 
+    def message_for(self, g: int) -> list[dict]:
+        """Messages for the g-th request of this workload (counted across load levels). After one pass over the
+        distinct prompts, a request-number prefix keeps every prompt unique, so no prefix cache (vLLM keeps many)
+        can serve a repeat; that costs a couple of tokens over the sized length."""
+        msgs = self.messages[g % self.n_bench]
+        if g < self.n_bench or self.spec.suite:
+            return msgs
+        last = dict(msgs[-1])
+        last["content"] = f"{g}. {last['content']}"
+        return [*msgs[:-1], last]
+
     def to_dict(self) -> dict:
         return {**self.spec.to_dict(), "input_tokens_target": self.input_tokens, "prompts": len(self.messages),
                 "notes": self.notes}
