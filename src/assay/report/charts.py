@@ -121,6 +121,8 @@ def compare_bars(runs: list, suites: list[str]) -> str | None:
             errs[0].append(0 if lo is None else 100 * (e["value"] - lo))
             errs[1].append(0 if hi is None else 100 * (hi - e["value"]))
         ax.bar(xs, vs, width=width * 0.95, yerr=errs, capsize=3, color=PALETTE[i % len(PALETTE)], label=r.label)
+        for x, v in zip(xs, vs):  # the value on the axis too, so a 0 % bar is seen, not mistaken for a missing one
+            ax.text(x, 1, f"{v:.0f}", ha="center", va="bottom", fontsize=7, color="white" if v > 8 else "#333")
     ax.set_xticks(range(len(suites)), suites)
     ax.set_ylabel("score (%) with 95 % interval")
     ax.set_ylim(0, 105)
@@ -183,7 +185,8 @@ def pareto_chart(points: list[tuple[str, float, float]]) -> str | None:
     for i, (label, x, y) in enumerate(pts):
         ax.scatter([x], [100 * y], s=50, color=PALETTE[i % len(PALETTE)], zorder=3,
                    edgecolor="black" if (x, y) in front else "none")
-        ax.annotate(label, (x, 100 * y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        # alternate label offsets so runs with similar numbers do not print on top of each other
+        ax.annotate(label, (x, 100 * y), textcoords="offset points", xytext=(6, 4 + 11 * (i % 3)), fontsize=8)
     fr = sorted(front)
     if len(fr) > 1:
         ax.plot([x for x, _ in fr], [100 * y for _, y in fr], ls="--", color="#888", zorder=1, label="Pareto front")

@@ -96,7 +96,7 @@ def run_header(run) -> list[tuple[str, str]]:
     m, fp = run.manifest, run.fingerprint
     params = fp.get("params") or {}
     keep = ("temperature", "top_p", "max_tokens", "seed")
-    shown = ", ".join(f"{k}={params[k]}" for k in keep if k in params)
+    shown = ", ".join(f"{k}={params[k]}" for k in keep if params.get(k) is not None)
     return [("run", run.run_id), ("model", run.model),
             ("engine", f"{fp.get('engine', '?')} {fp.get('engine_version') or ''}".strip()),
             ("sampling", shown or "—"), ("seed / limit", f"{_dash(fp.get('seed'))} / {'all' if fp.get('limit') is None else fp['limit']}"),
@@ -113,7 +113,7 @@ def comparison_table(cmp) -> tuple[list[str], list[list[str]]]:
         sp = r.speed()
         rows.append([r.label] + [score_cell(r.suites.get(s)) for s in cmp.suites]
                     + [num(sp.get("ttft_s"), "{:.3f}"), num(sp.get("decode_tok_s"), "{:.1f}"),
-                       mem(sp.get("peak_mem_bytes")), num(sp.get("tokens_per_correct"), "{:.0f}")])
+                       mem(sp.get("peak_mem_bytes")), _per_correct(sp)])
     return header, rows
 
 
@@ -146,6 +146,14 @@ def claim_rows(checks) -> list[list[str]]:
         rows.append([c.claim.text, c.run or "—", measured, own if c.claim_low is not None else "—", c.verdict,
                      c.reason])
     return rows
+
+
+def _per_correct(sp: dict) -> str:
+    if sp.get("tokens_per_correct") is not None:
+        return f"{sp['tokens_per_correct']:.0f}"
+    if sp.get("completion_tokens") and not sp.get("correct"):
+        return "∞ (0 correct)"
+    return "—"
 
 
 def _dash(v: Any) -> str:
