@@ -196,7 +196,10 @@ async def summarize(client: Client, text: str, *, budget: int = 2000, style: str
         async with sem:
             done = await client.chat([{"role": "user", "content": prompt}], params)
         stats["requests"] += 1
-        stats["prompt"] += done.prompt_tokens or 0
+        if done.prompt_tokens is None:  # llama-cpp-python reports no usage when streaming: count the prompt text
+            stats["prompt"] += await client.count_tokens(prompt)
+        else:
+            stats["prompt"] += done.prompt_tokens
         stats["completion"] += done.completion_tokens or 0
         return done.text
 
