@@ -97,7 +97,7 @@ def _samples_table(records: list[dict]) -> str:
         out.append(
             f"<tr><td>{escape(str(r.get('suite')))}<br><code>{escape(str(r.get('sample_id')))}</code>"
             f"<br><span class=\"note\">{escape(str(r.get('category') or ''))}</span></td>"
-            f'<td class="status-{escape(st)}">{escape(st)}<br><span class="note">{detail}</span></td>'
+            f'<td><span class="status-{escape(st)}">{escape(st)}</span><br><span class="note">{detail}</span></td>'
             f'<td class="num">{views.num(s.get("value"), "{:.2f}")}</td>'
             f"<td><code>{escape(views.trunc(r.get('target'), 120))}</code></td>"
             f"<td>{'<mark>' + escape(views.trunc(ex, 120)) + '</mark>' if ex else '<span class=note>—</span>'}</td>"
@@ -126,6 +126,12 @@ def report_html(run, *, top: int = 15) -> str:
             f"<h2>Slowest samples</h2><p class=\"note\">by end-to-end seconds; up to {top}.</p>",
             _samples_table(views.sample_rows(run.records, "slowest", top))]
     return _page(f"assay report — {run.label}", "".join(body))
+
+
+def _mark(extracted) -> str:
+    if not extracted:
+        return '<span class="note">nothing</span>'
+    return f"<mark>{escape(views.trunc(extracted, 80))}</mark>"
 
 
 def _verdict_cls(i, row) -> str:
@@ -194,7 +200,7 @@ def compare_html(cmp, *, diff_rows: int = 20) -> str:
                 f"<code>{escape(views.trunc(d['target'], 120))}</code></td>"
                 + "".join(f"<td>score {views.num(d[k + '_score'], '{:.2f}')} · "
                           f"<span class=\"status-{escape(str(d[k + '_status']))}\">{escape(str(d[k + '_status']))}"
-                          f"</span> · extracted <mark>{escape(views.trunc(d[k + '_extracted'], 80))}</mark>"
+                          f"</span> · extracted {_mark(d[k + '_extracted'])}"
                           f"<pre>{highlight(d[k + '_completion'], d[k + '_extracted'], 800)}</pre></td>"
                           for k in ("a", "b")) + "</tr>")
         body.append("</tbody></table>")

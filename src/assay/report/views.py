@@ -161,5 +161,10 @@ def _dash(v: Any) -> str:
 
 
 def trunc(s: Any, n: int = 300) -> str:
-    s = "" if s is None else (s if isinstance(s, str) else str(s))
+    if s is None:
+        s = ""
+    elif not isinstance(s, str):
+        import json
+
+        s = json.dumps(s, ensure_ascii=False, default=str)
     return s if len(s) <= n else s[: n - 1] + "…"
