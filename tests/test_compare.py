@@ -197,3 +197,19 @@ def test_cli_single_run_against_claims(two_runs, tmp_path):
     assert res.exit_code == 0, res.output
     assert "inconsistent" in res.output and "consistent" in res.output and "not testable" in res.output
     assert json.loads(res.output.strip().splitlines()[-1])["pairs"] == []
+
+
+def test_bench_summary_groups_are_preferred(tmp_path):
+    """The format assay bench writes: summary.groups[] with ttft_s{median}, decode_tok_s; memory.peak_rss/peak_gpu."""
+    from assay.report.runs import load_bench_run
+
+    d = tmp_path / "b"
+    d.mkdir()
+    (d / "manifest.json").write_text(json.dumps({"kind": "bench", "model": "smollm2-135m", "run_id": "b"}))
+    (d / "requests.jsonl").write_text("")
+    groups = [{"workload": "seed", "concurrency": 4, "ttft_s": {"median": 0.9}, "decode_tok_s": 40.0},
+              {"workload": "seed", "concurrency": 1, "ttft_s": {"median": 0.08}, "decode_tok_s": 120.0}]
+    (d / "summary.json").write_text(json.dumps({"groups": groups, "memory": {"peak_rss": 250 * 2**20,
+                                                                             "peak_gpu": None}}))
+    sp = load_bench_run(d).speed()
+    assert sp == {"ttft_s": 0.08, "decode_tok_s": 120.0, "peak_mem_bytes": 250 * 2**20}

@@ -157,6 +157,14 @@ class BenchRun:
         """TTFT / decode tok/s at the lowest concurrency measured (a single user's view), peak memory overall.
 
         Reads the bench summary where it has the numbers, and recomputes from requests.jsonl otherwise."""
+        groups = [g for g in (self.summary.get("groups") or []) if isinstance(g, dict)]
+        if groups:  # assay bench's own aggregates (vLLM bench serve definitions)
+            low = min((g.get("concurrency") or 1) for g in groups)
+            g = [g for g in groups if (g.get("concurrency") or 1) == low][0]
+            ttft = (g.get("ttft_s") or {}).get("median") if isinstance(g.get("ttft_s"), dict) else g.get("ttft_s")
+            if ttft is not None or g.get("decode_tok_s") is not None:
+                return {"ttft_s": ttft, "decode_tok_s": g.get("decode_tok_s"),
+                        "peak_mem_bytes": _find_peak_memory(self.summary)}
         ok = [r for r in self.requests if r.get("ok", True) and r.get("error") is None]
         conc = sorted({r.get("concurrency") for r in ok if r.get("concurrency") is not None})
         if conc:
@@ -174,7 +182,14 @@ _MEM_KEYS = ("peak_rss_bytes", "peak_gpu_bytes", "peak_mem_bytes", "peak_memory_
 
 
 def _find_peak_memory(obj: Any) -> float | None:
-    """The largest value under any peak-memory-looking key anywhere in the bench summary (bytes)."""
+    """Peak memory of a bench summary (bytes): its top-level ``memory`` block (GPU memory when measured — that is the
+    one that limits a GPU engine — else the engine's resident memory), or else the largest value under any
+    peak-memory-looking key anywhere in it."""
+    mem = obj.get("memory") if isinstance(obj, dict) else None
+    if isinstance(mem, dict):
+        for k in ("peak_gpu", "peak_rss"):
+            if isinstance(mem.get(k), (int, float)) and mem[k]:
+                return mem[k]
     best = None
     if isinstance(obj, dict):
         for k, v in obj.items():
