@@ -174,6 +174,7 @@ def register(app: typer.Typer) -> None:
                                                              help="Compare with llama.cpp's log timings (default: when local llama.cpp).")] = None,
         self_test: Annotated[bool, typer.Option("--self-test", help="Measure the load generator's own ceiling against a stub server and exit.")] = False,
         self_test_requests: Annotated[int, typer.Option(help="Requests for --self-test.")] = 3000,
+        timeout: Annotated[float, typer.Option(help="Seconds before one request counts as failed (timeout).")] = 600.0,
         json_only: Annotated[bool, typer.Option("--json", help="Print only the JSON line.")] = False,
         remeasure: Annotated[bool, typer.Option("--remeasure-bandwidth", help="Measure memory bandwidth again instead of using the cached figure.")] = False,
     ):
@@ -197,7 +198,8 @@ def register(app: typer.Typer) -> None:
         specs = parse_workloads(workload)  # validate before starting an engine
         opts = BenchOptions(workloads=workload, concurrency=_ints(concurrency), rates=_rates(rate),
                             requests=requests, duration_s=duration, warmup=warmup, slo=parse_slo(slo), out=out,
-                            seed=seed, cross_check=cross_check, refresh_bandwidth=remeasure)
+                            seed=seed, cross_check=cross_check, refresh_bandwidth=remeasure,
+                            timeout_s=timeout)
         ctx = context
         if ctx is None and not endpoint:
             # fit the longest workload; llama.cpp's default is 8192 (SmolLM2's own window): 8K + 300 gets capped
