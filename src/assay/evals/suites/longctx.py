@@ -414,7 +414,8 @@ def write_heatmap(records: list[dict], run_dir: Path) -> list[Path]:
     acc = np.full((len(lengths), len(depths)), np.nan)
     for (L, d), (k, n) in cells.items():
         acc[lengths.index(L), depths.index(d)] = k / n
-    fig = Figure(figsize=(1.0 + 0.62 * len(depths), 1.4 + 0.5 * len(lengths)), dpi=120)
+    # never smaller than the labels and title need, even for a 1 x 3 grid
+    fig = Figure(figsize=(max(6.4, 1.6 + 0.62 * len(depths)), max(3.0, 1.6 + 0.5 * len(lengths))), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     import matplotlib
@@ -427,7 +428,7 @@ def write_heatmap(records: list[dict], run_dir: Path) -> list[Path]:
     ax.set_ylabel("prompt length (tokens)")
     total_k = sum(k for k, _ in cells.values())
     total_n = sum(n for _, n in cells.values())
-    ax.set_title(f"Needle in a haystack: retrieval accuracy ({total_k}/{total_n} overall)", fontsize=10)
+    ax.set_title(f"Needle in a haystack: {total_k}/{total_n} retrieved", fontsize=10)
     for (L, d), (k, n) in cells.items():
         text = f"{k}/{n}" if n > 1 else ("✓" if k else "✗")
         ax.text(depths.index(d), lengths.index(L), text, ha="center", va="center", fontsize=9,
