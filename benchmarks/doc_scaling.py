@@ -42,6 +42,9 @@ def parse_size(s: str) -> int:
 
 
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))  # unwind: stop the engine
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="64K,256K")
     ap.add_argument("--budget", type=int, default=2000)
