@@ -120,8 +120,9 @@ def new_run_id(out_dir: Path, fingerprint_hash: str) -> str:
     return run_id
 
 
-def list_runs(out_dir: Path) -> list[tuple[Path, dict]]:
-    """Eval runs under ``out_dir`` (newest first by created_at); unreadable folders are skipped."""
+def list_runs(out_dir: Path, kind: str = "eval") -> list[tuple[Path, dict]]:
+    """Run folders of ``kind`` ("eval" or "bench") under ``out_dir``, newest first by created_at, with their
+    manifests; unreadable folders are skipped."""
     out = []
     d = Path(out_dir)
     if not d.is_dir():
@@ -134,7 +135,7 @@ def list_runs(out_dir: Path) -> list[tuple[Path, dict]]:
             man = json.loads(m.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
-        if man.get("kind") == "eval":
+        if man.get("kind") == kind:
             out.append((child, man))
     out.sort(key=lambda pm: str(pm[1].get("created_at", "")), reverse=True)
     return out

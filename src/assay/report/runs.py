@@ -259,25 +259,15 @@ def load_bench_run(ref: str | Path, runs_dir: Path | None = None) -> BenchRun:
 
 def find_bench_runs(runs_dir: Path, model: str) -> list[BenchRun]:
     """Bench runs in ``runs_dir`` for the same model id (newest first). Matching is on the model id as stored."""
+    from assay.evals.store import list_runs
+
     out = []
-    d = Path(runs_dir)
-    if not d.is_dir():
-        return out
-    for child in d.iterdir():
-        m = child / "manifest.json"
-        if not m.is_file():
-            continue
-        try:
-            man = json.loads(m.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        if man.get("kind") == "bench" and _same_model(man.get("model") or (man.get("fingerprint") or {}).get(
-                "model"), model):
+    for child, man in list_runs(Path(runs_dir), kind="bench"):  # newest first
+        if _same_model(man.get("model") or (man.get("fingerprint") or {}).get("model"), model):
             try:
                 out.append(load_bench_run(child))
             except RunMismatch:
                 continue
-    out.sort(key=lambda b: str(b.manifest.get("created_at", "")), reverse=True)
     return out
 
 
