@@ -82,7 +82,7 @@ def test_tiny_bench_on_embedded_model(embedded, tmp_path):
         assert r["output_tokens"] == 8  # forced with min_tokens (llama-cpp-python) despite EOS
         assert abs(r["input_tokens"] - 40) <= 2  # sized with the server's tokenizer, template included
         assert r["ttft_s"] > 0 and r["e2e_s"] >= r["ttft_s"] and r["tpot_s"] > 0
-        assert len(r["itl_s"]) >= 1 and r["tokens_source"] == "tokenizer"
+        assert len(r["itl_s"]) >= 1 and r["tokens_source"] == "max_tokens" and r["finish_reason"] == "length"
     m = run.manifest
     assert m["engine"] == "llama.cpp" and m["engine_version"] and m["machine"]["bandwidth"]["bytes_per_s"] > 1e8
     roof = run.summary["roofline"]

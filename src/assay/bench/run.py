@@ -105,20 +105,26 @@ async def _template_overhead(ep, count) -> int:
 
 
 async def _fill_tokens(results, p: Prepared, first_index: int, count, bos: int) -> int:
-    """Servers that stream no usage (llama-cpp-python): count output by re-tokenizing the streamed text with the
-    server's own tokenizer, after the timed run; input is the prompt's size as measured when it was built."""
+    """Servers that stream no usage (llama-cpp-python): a reply cut at max_tokens (finish_reason "length") has exactly
+    max_tokens; any other is counted by re-tokenizing its text with the server's tokenizer, after the timed run.
+    Input is the prompt's size as measured when it was built."""
     filled = 0
     for i, r in enumerate(results):
         if not r.ok or r.output_tokens is not None or count is None:
             continue
-        r.output_tokens = max(0, await count(r.text) - bos) if r.text else 0
+        if r.finish_reason == "length":
+            # the server stopped exactly at max_tokens: exact, where re-tokenizing the text can merge a token or two
+            r.output_tokens = p.spec.output_tokens
+            r.tokens_source = "max_tokens"
+        else:
+            r.output_tokens = max(0, await count(r.text) - bos) if r.text else 0
+            r.tokens_source = "tokenizer"
         if r.input_tokens is None:
             g = first_index + i
             sized = p.prompt_tokens[g % p.n_bench]
             if sized is not None and g >= p.n_bench and not p.spec.suite:
                 sized += max(0, await count(f"{g}. ") - bos)  # the uniqueness prefix (approximate)
             r.input_tokens = sized
-        r.tokens_source = "tokenizer"
         filled += 1
     return filled
 
@@ -222,15 +228,15 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
                 rss, gpu = sampler.window()
                 if await _fill_tokens(results, p, k[0], count, bos):
                     notes.append("the server streamed no usage (llama-cpp-python ignores stream_options): output "
-                                 "tokens counted by re-tokenizing each reply with the server's tokenizer; input "
-                                 "tokens are the prompt sizes measured the same way")
+                                 "tokens = max_tokens for replies cut there (finish_reason length), else the reply "
+                                 "re-tokenized with the server's tokenizer; input tokens = prompt sizes measured with it")
                 agg = aggregate(results, dur, opts.slo)
                 g = {"workload": p.spec.name, "concurrency": conc, "rate": rate,
                      "input_tokens_target": p.input_tokens, "output_tokens_target": p.spec.output_tokens,
                      "forced": force and p.spec.forced, **agg,
                      "memory": {"peak_rss": rss, "peak_gpu": gpu}}
-                short = [r for r in results if r.ok and force and p.spec.forced and r.output_tokens is not None
-                         and r.output_tokens < p.spec.output_tokens]
+                short = [r for r in results if r.ok and force and p.spec.forced and r.finish_reason != "length"
+                         and r.output_tokens is not None and r.output_tokens < p.spec.output_tokens]
                 if short:
                     notes.append(f"{p.spec.name}: {len(short)} request(s) stopped before {p.spec.output_tokens} "
                                  "output tokens although forced (the engine ignored ignore_eos/min_tokens)")
@@ -335,7 +341,7 @@ async def _cross_check(sender: _Sender, ep, p: Prepared, force: bool, count, bos
     if not r.ok:
         return {"error": f"request failed: {r.error}"}
     if r.output_tokens is None and count is not None:
-        r.output_tokens = max(0, await count(r.text) - bos)
+        r.output_tokens = p.spec.output_tokens if r.finish_reason == "length" else max(0, await count(r.text) - bos)
         r.input_tokens = p.prompt_tokens[-1]
     after: list[dict] = []
     for _ in range(20):  # the server logs right after the stream ends; give it a moment
