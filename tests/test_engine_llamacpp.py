@@ -61,6 +61,46 @@ def test_tokenize_uses_the_served_tokenizer(embedded):
     assert toks and all(isinstance(t, int) for t in toks) and 4 <= len(toks) <= 8
 
 
+TRICKY = ["hello world, hello world", "  Émile → 数学 \\boxed{\\frac{1}{2}}\n\n- item", "<|im_end|> tail", "a" * 300,
+          "\t\r\n  ", "emoji 🙂🙂 and ZWJ 👩‍💻"]
+
+
+def test_local_vocabulary_tokenizes_exactly_like_the_server(embedded):
+    # the client counts with the GGUF's vocabulary in-process for an engine it started; it must agree with the
+    # server's /extras/tokenize token for token, special tokens included
+    import httpx
+
+    async def go():
+        async with Client(embedded) as c:
+            return [await c.tokenize(t) for t in TRICKY]
+
+    local = asyncio.run(go())
+    served = [httpx.post(f"{embedded.root}/extras/tokenize", json={"input": t}, timeout=60).json()["tokens"]
+              for t in TRICKY]
+    assert local == served
+    assert len(local[2]) == 2  # <|im_end|> is one special token, not its characters
+
+
+def test_counting_a_reply_does_not_queue_behind_other_generations(embedded):
+    # llama-cpp-python serialises every model call, /extras/tokenize included: a reply counted by the server waited
+    # for every generation queued after it. A short reply must come back before the long ones behind it finish.
+    async def one(c, prompt, **kw):
+        comp = await c.chat([{"role": "user", "content": prompt}], SamplingParams(temperature=0.0, **kw))
+        return comp, time.perf_counter()
+
+    async def go():
+        async with Client(embedded) as c:
+            short = asyncio.create_task(one(c, "Say hi.", max_tokens=64))
+            await asyncio.sleep(0.05)  # sent first, so the server takes it first
+            longs = [asyncio.create_task(one(c, f"Write a long story, part {i}.", max_tokens=96, ignore_eos=True))
+                     for i in range(2)]
+            return await short, await asyncio.gather(*longs)
+
+    (short, short_done), longs = asyncio.run(go())
+    assert short.finish_reason == "stop" and short.usage_source == "tokenizer"  # the path under test: counted
+    assert short_done < min(done for _, done in longs)
+
+
 def test_connect_to_running_server_reports_its_model(embedded):
     [ep] = connect([embedded.root])  # no /v1 suffix: normalised
     assert ep.base_url == embedded.base_url and ep.model == "smollm2-135m" and ep.engine == "llama.cpp"

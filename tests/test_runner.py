@@ -394,3 +394,34 @@ def test_load_run_streams_records(stub, tmp_path):
     assert len(list(recs)) == 4
     card = summarize(load_run(res.run_dir)[1], {"echo": Echo(5)})
     assert card["suites"] == json.loads((res.run_dir / "summary.json").read_text())["suites"]
+
+
+def test_scorecard_fits_80_columns_and_leaves_per_category_corpus_metrics_to_the_report():
+    import io
+
+    from rich.console import Console
+
+    from assay.evals.scorecard import render
+
+    cat = {"value": 0.25, "low": 0.05, "high": 0.7, "n": 4, "errors": 1, "truncated": 2, "unparsed": 0, "total": 5}
+    card = {"suites": {"translate": {
+        "metric": "chrF", **cat,
+        "categories": {"probability_and_combinatorics_long": cat, "en-fr": cat},
+        "metrics": {"chrf": {"value": 41.25, "low": 30.0, "high": 52.5, "n": 4},
+                    "bleu:en-fr": {"value": 12.5, "low": 1.0, "high": 20.0, "n": 2},
+                    "cell_accuracy[small]": {"value": 0.5, "low": 0.1, "high": 0.9, "n": 2}}}}}
+    buf = io.StringIO()
+    render(card, title="t", footer="f", console=Console(file=buf, width=80, force_terminal=False))
+    lines = buf.getvalue().splitlines()
+    assert max(len(x) for x in lines) <= 80
+    text = "\n".join(lines)
+    assert "0.050–0.700" in text and "41.2" in text and "30.0–52.5" in text  # 0-100 metrics keep their scale
+    assert "bleu:en-fr" not in text and "cell_accuracy[small]" not in text
+    assert "2 per-category corpus metrics are in report.html" in text
+    chrf = next(x for x in lines if "· chrf" in x)
+    assert chrf.rstrip().endswith("4")  # n, then blank failure columns: a corpus metric has no record failures
+    head = next(x for x in lines if x.lstrip().startswith("translate"))
+    assert head.split()[-3:] == ["1", "2", "0"]
+    buf = io.StringIO()
+    render(card, console=Console(file=buf, width=80), detail=True)
+    assert "bleu:en-fr" in buf.getvalue() and "per-category corpus metrics" not in buf.getvalue()

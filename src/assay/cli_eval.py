@@ -178,6 +178,8 @@ def register(app: typer.Typer) -> None:
         suite_opt: Annotated[Optional[list[str]], typer.Option(
             "--suite-opt", help="Suite option key=value (or suite.key=value), repeatable; passed to make().")] = None,
         fresh: Annotated[bool, typer.Option(help="Start a new run even if one with this fingerprint exists.")] = False,
+        detail: Annotated[bool, typer.Option(help="Also print per-category corpus metrics (e.g. BLEU per "
+                                                  "direction) in the scorecard.")] = False,
     ):
         """Evaluate a model on suites; resumable (re-run the same command), with a scorecard and 95 % intervals.
 
@@ -195,7 +197,7 @@ def register(app: typer.Typer) -> None:
             run_dir = resolve_run(rescore, out)
             res = do_rescore(run_dir)
             card = res["summary"]
-            scorecard.render(card, title=f"rescored {run_dir.name}", console=console,
+            scorecard.render(card, title=f"rescored {run_dir.name}", console=console, detail=detail,
                              footer=f"{res['changed']} records changed score or status")
             print(f"run: {run_dir}")
             print(json.dumps({**scorecard.headline(card["run_id"], run_dir, card), "rescored": True,
@@ -228,7 +230,7 @@ def register(app: typer.Typer) -> None:
             finally:
                 observer.stop()
         scorecard.render(result.summary, title=f"scorecard {result.run_id}", footer=_footer(result.manifest),
-                         console=console)
+                         console=console, detail=detail)
         if result.manifest.get("status") != "finished":
             console.print("[yellow]run incomplete: re-run the same command to resume[/yellow]")
         print(f"run: {result.run_dir}")

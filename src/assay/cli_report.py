@@ -50,14 +50,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """One run: scorecard (suite × category, n, 95 % interval, errors / truncated / unparsed), failed and
         slowest samples with the extracted answers highlighted, charts -> self-contained HTML + Markdown."""
-        from assay.report import views, write_report
+        from assay.evals import scorecard
+        from assay.report import write_report
         from assay.report.runs import load_eval_run
 
         r = load_eval_run(run, runs_dir)
         paths = write_report(r, out, top=top)
         con = _console()
-        con.print(_rich_table(f"{r.label} — {r.run_id}", views.SCORECARD_HEADER, views.scorecard_rows(r.card),
-                              style_for=lambda row: "bold" if row[0] else None))
+        scorecard.render(r.card, title=f"{r.label} — {r.run_id}", console=con)
         con.print(f"html: {paths['html']}\nmarkdown: {paths['md']}")
         print(json.dumps({"run_id": r.run_id, "html": str(paths["html"]), "md": str(paths["md"]),
                           "suites": {s: {k: v.get(k) for k in ("value", "low", "high", "n", "errors", "truncated",

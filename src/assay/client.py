@@ -16,6 +16,8 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import random
 import re
 import time
@@ -170,6 +172,23 @@ class _Slot:
         )
 
 
+@functools.lru_cache(maxsize=4)
+def _local_vocab(gguf: str | None):
+    """The tokenizer of a GGUF we serve ourselves, loaded vocabulary-only (~0.1 s, no weights); None when unusable.
+    Tokens are identical to llama-cpp-python's /extras/tokenize (same library, same file, add_bos and special on)."""
+    if not gguf or not os.path.isfile(gguf):
+        return None
+    try:
+        import llama_cpp
+        from llama_cpp._internals import LlamaModel
+
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        return LlamaModel(path_model=gguf, params=params, verbose=False)
+    except Exception:  # noqa: BLE001 - a changed private API or a bad file: ask the server instead
+        return None
+
+
 class Client:
     """Async chat over one or more endpoints (least outstanding requests wins)."""
 
@@ -321,6 +340,11 @@ class Client:
         return await self._tokenize_on(self.slots[0].endpoint, text)
 
     async def _tokenize_on(self, ep: "Endpoint", text: str) -> list[int] | None:
+        local = _local_vocab(ep.extra.get("gguf")) if ep.engine == "llama.cpp" else None
+        if local is not None:
+            # the same GGUF vocabulary in this process: the server's /extras/tokenize waits behind every queued
+            # generation (llama-cpp-python serialises all model calls), which stalled eval workers after each reply
+            return local.tokenize(text.encode("utf-8"), add_bos=True, special=True)
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=120.0)
         root = ep.base_url.rstrip("/").removesuffix("/v1")

@@ -165,35 +165,54 @@ def headline(run_id: str, run_dir: str | Path, card: dict) -> dict:
 
 
 def _fmt(v: float | None) -> str:
-    return "—" if v is None else f"{v:.3f}"
+    if v is None:
+        return "—"
+    return f"{v:.3f}" if abs(v) <= 1.0 else f"{v:.1f}"  # proportions to 3 places; BLEU / chrF (0-100) to 1
 
 
-def render(card: dict, *, title: str = "scorecard", footer: str | None = None, console=None) -> None:
-    """Print the scorecard (suite × category) as a rich table."""
+def _ci(s: dict) -> str:
+    return "—" if s.get("low") is None or s.get("high") is None else f"{_fmt(s['low'])}–{_fmt(s['high'])}"
+
+
+def _per_category(name: str) -> bool:
+    """A corpus metric for one category (``bleu:en-fr``, ``cell_accuracy[small]``): left to the report."""
+    return ":" in name or name.endswith("]")
+
+
+def render(card: dict, *, title: str = "scorecard", footer: str | None = None, console=None,
+           detail: bool = False) -> None:
+    """Print the scorecard as a rich table that fits an 80-column terminal: per suite its headline row, one row per
+    category, and its corpus metrics (per-category corpus metrics only with ``detail``; ``assay report`` has them).
+    The failure columns belong to record rows; corpus-metric rows leave them blank."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console(stderr=True)
-    t = Table(title=title, caption=footer, show_lines=False)
-    for col, just in (("suite", "left"), ("category", "left"), ("metric", "left"), ("score", "right"),
-                      ("95% CI", "right"), ("n", "right"), ("errors", "right"), ("truncated", "right"),
-                      ("unparsed", "right")):
-        t.add_column(col, justify=just)
+    t = Table(title=title, caption=footer, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    t.add_column("suite / category · metric", no_wrap=True, overflow="ellipsis", min_width=18, max_width=30)
+    for col in ("score", "95% CI", "n", "err", "trunc", "unparsed"):
+        t.add_column(col, justify="right", no_wrap=True)
+    hidden = 0
 
-    def row(suite, cat, metric, s, style=None):
-        ci = "—" if s.get("low") is None else f"[{s['low']:.3f}, {s['high']:.3f}]"
-        t.add_row(suite, cat, metric, _fmt(s.get("value")), ci, str(s.get("n", "")), str(s.get("errors", 0)),
-                  str(s.get("truncated", 0)), str(s.get("unparsed", 0)), style=style)
+    def row(label, s, *, fails=True, style=None):
+        cols = [str(s.get(k, 0)) for k in ("errors", "truncated", "unparsed")] if fails else ["", "", ""]
+        t.add_row(label, _fmt(s.get("value")), _ci(s), str(s.get("n", "")), *cols, style=style)
 
     for name, s in card["suites"].items():
-        row(name, "all", s["metric"], s, style="bold")
+        row(f"{name} ({s['metric']})", s, style="bold")
         cats = s.get("categories") or {}
         if len(cats) > 1:
             for c, cs in cats.items():
-                row("", c, "", cs)
+                row(f"  {c}", cs)
         for mname, m in (s.get("metrics") or {}).items():
-            if isinstance(m, dict):
-                row("", "", mname, {"value": m.get("value"), "low": m.get("low"), "high": m.get("high"),
-                                    "n": m.get("n", "")})
+            if not isinstance(m, dict) or m.get("value") is None and m.get("n") is None:
+                continue
+            if _per_category(mname) and not detail:
+                hidden += 1
+                continue
+            row(f"  · {mname}", m, fails=False)
         t.add_section()
     console.print(t)
+    if hidden:
+        console.print(f"[dim]{hidden} per-category corpus metrics are in report.html / report.md (assay report RUN)[/dim]")
