@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import tempfile
 import time
 from pathlib import Path
 
+from assay.bench.resources import MemorySampler
 from assay.client import Client
 from assay.doc.core import summarize
 from assay.engines import provide
@@ -62,16 +64,20 @@ def main() -> None:
                         return await summarize(c, text, budget=args.budget, concurrency=args.concurrency,
                                                cache_dir=Path(cache))
 
-                t0 = time.perf_counter()
-                res = asyncio.run(go())
-                wall = time.perf_counter() - t0
+                with MemorySampler(pid=eps[0].pid, interval_s=0.5) as mem:
+                    t0 = time.perf_counter()
+                    res = asyncio.run(go())
+                    wall = time.perf_counter() - t0
             rows.append({"bytes": len(text.encode()), "doc_tokens": res.doc_tokens, "chunks": len(res.chunks),
                          "levels": res.levels, "requests": res.requests, "prompt_tokens": res.prompt_tokens,
                          "completion_tokens": res.completion_tokens, "wall_s": round(wall, 1),
-                         "exact_tokens": res.token_count_exact})
+                         "exact_tokens": res.token_count_exact,
+                         "engine_peak_rss_mib": round(mem.peak_rss / 2**20) if mem.peak_rss else None,
+                         "client_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
             r = rows[-1]
             print(f"{r['bytes']:>9,} B  {r['doc_tokens']:>8,} tok  {r['chunks']:>4} chunks  {r['levels']} levels  "
-                  f"{r['requests']:>4} req  {r['completion_tokens']:>7,} out tok  {r['wall_s']:>8.1f} s", flush=True)
+                  f"{r['requests']:>4} req  {r['completion_tokens']:>7,} out tok  {r['wall_s']:>8.1f} s  "
+                  f"engine {r['engine_peak_rss_mib']} MiB  client {r['client_peak_rss_mib']} MiB", flush=True)
     print(json.dumps({"model": eps[0].model, "budget": args.budget, "runs": rows}))
 
 
