@@ -407,7 +407,8 @@ def test_scorecard_fits_80_columns_and_leaves_per_category_corpus_metrics_to_the
     card = {"suites": {"translate": {
         "metric": "chrF", **cat,
         "categories": {"probability_and_combinatorics_long": cat, "en-fr": cat},
-        "metrics": {"chrf": {"value": 41.25, "low": 30.0, "high": 52.5, "n": 4},
+        "metrics": {"chrf": {"value": 41.25, "low": 0.5, "high": 52.5, "n": 4},
+                    "sandbox: netns": {"value": None, "low": None, "high": None, "n": 4, "mode": "netns"},
                     "bleu:en-fr": {"value": 12.5, "low": 1.0, "high": 20.0, "n": 2},
                     "cell_accuracy[small]": {"value": 0.5, "low": 0.1, "high": 0.9, "n": 2}}}}}
     buf = io.StringIO()
@@ -415,7 +416,8 @@ def test_scorecard_fits_80_columns_and_leaves_per_category_corpus_metrics_to_the
     lines = buf.getvalue().splitlines()
     assert max(len(x) for x in lines) <= 80
     text = "\n".join(lines)
-    assert "0.050–0.700" in text and "41.2" in text and "30.0–52.5" in text  # 0-100 metrics keep their scale
+    assert "0.050–0.700" in text and "41.2" in text and "0.5–52.5" in text  # a 0-100 row keeps one scale
+    assert "sandbox: netns" in text  # a named row, not a per-category metric
     assert "bleu:en-fr" not in text and "cell_accuracy[small]" not in text
     assert "2 per-category corpus metrics are in report.html" in text
     chrf = next(x for x in lines if "· chrf" in x)

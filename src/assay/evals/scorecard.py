@@ -164,19 +164,14 @@ def headline(run_id: str, run_dir: str | Path, card: dict) -> dict:
                        for name, s in card["suites"].items()}}
 
 
-def _fmt(v: float | None) -> str:
-    if v is None:
-        return "—"
-    return f"{v:.3f}" if abs(v) <= 1.0 else f"{v:.1f}"  # proportions to 3 places; BLEU / chrF (0-100) to 1
-
-
-def _ci(s: dict) -> str:
-    return "—" if s.get("low") is None or s.get("high") is None else f"{_fmt(s['low'])}–{_fmt(s['high'])}"
+def _fmt(v: float | None, places: int = 3) -> str:
+    return "—" if v is None else f"{v:.{places}f}"
 
 
 def _per_category(name: str) -> bool:
-    """A corpus metric for one category (``bleu:en-fr``, ``cell_accuracy[small]``): left to the report."""
-    return ":" in name or name.endswith("]")
+    """A corpus metric for one category (``bleu:en-fr``, ``cell_accuracy[small]``): left to the report. A named row
+    such as ``sandbox: netns`` (colon and space) is not one."""
+    return (":" in name and ": " not in name) or name.endswith("]")
 
 
 def render(card: dict, *, title: str = "scorecard", footer: str | None = None, console=None,
@@ -196,8 +191,12 @@ def render(card: dict, *, title: str = "scorecard", footer: str | None = None, c
     hidden = 0
 
     def row(label, s, *, fails=True, style=None):
+        nums = [s.get(k) for k in ("value", "low", "high")]
+        places = 1 if any(x is not None and abs(x) > 1 for x in nums) else 3  # BLEU / chrF (0-100) vs proportions
+        v, lo, hi = (_fmt(x, places) for x in nums)
+        ci = "—" if nums[1] is None or nums[2] is None else f"{lo}–{hi}"
         cols = [str(s.get(k, 0)) for k in ("errors", "truncated", "unparsed")] if fails else ["", "", ""]
-        t.add_row(label, _fmt(s.get("value")), _ci(s), str(s.get("n", "")), *cols, style=style)
+        t.add_row(label, v, ci, str(s.get("n", "")), *cols, style=style)
 
     for name, s in card["suites"].items():
         row(f"{name} ({s['metric']})", s, style="bold")
@@ -206,7 +205,7 @@ def render(card: dict, *, title: str = "scorecard", footer: str | None = None, c
             for c, cs in cats.items():
                 row(f"  {c}", cs)
         for mname, m in (s.get("metrics") or {}).items():
-            if not isinstance(m, dict) or m.get("value") is None and m.get("n") is None:
+            if not isinstance(m, dict):
                 continue
             if _per_category(mname) and not detail:
                 hidden += 1
@@ -215,4 +214,5 @@ def render(card: dict, *, title: str = "scorecard", footer: str | None = None, c
         t.add_section()
     console.print(t)
     if hidden:
-        console.print(f"[dim]{hidden} per-category corpus metrics are in report.html / report.md (assay report RUN)[/dim]")
+        console.print(f"[dim]{hidden} per-category corpus metrics are in report.html / report.md "
+                      "(assay report RUN)[/dim]")
