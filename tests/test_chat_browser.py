@@ -129,6 +129,20 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
+def _switch_profile(page, name: str) -> None:
+    """Pick a chat profile and wait until the new session is live.
+
+    Chainlit's switch drops the socket, resets the settings inputs (the gear goes away) and opens a new session whose
+    on_chat_start sends the settings back. A message typed before that goes out on the closed socket and is lost, so
+    wait for a *new* gear element: the old one is marked first, and only a re-rendered one lacks the mark."""
+    page.wait_for_selector("#chat-settings-open-modal")
+    page.eval_on_selector("#chat-settings-open-modal", "e => e.setAttribute('data-old-session', '1')")
+    page.click("#chat-profiles")
+    page.click(f'[data-test="select-item:{name}"]')
+    page.wait_for_selector("#chat-settings-open-modal:not([data-old-session])", timeout=60_000)
+    page.wait_for_selector("#chat-input")
+
+
 def _open_settings(page):
     page.click("#chat-settings-open-modal")
     page.wait_for_selector("#chat-settings")
@@ -294,9 +308,7 @@ def test_model_picker_with_two_models(page, stub, tmp_path):
     app = _app([Endpoint(a.base_url, "model-a"), Endpoint(b.base_url, "model-b")], tmp_path)
     try:
         _open(page, app.url)
-        page.click("#chat-profiles")
-        page.click('[data-test="select-item:model-b"]')
-        page.wait_for_selector("#chat-input")
+        _switch_profile(page, "model-b")
         _send(page, "who are you?")
         try:
             _wait_answers(page, 1)
