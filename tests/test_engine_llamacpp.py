@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from assay.client import Client, SamplingParams
+from assay.client import Client, Completion, SamplingParams
 from assay.engines import connect, free_port, start
 from assay.engines.llamacpp import build_command
 from assay.errors import AssayError, EndpointUnreachable, EngineStartError, ModelNotFound
@@ -83,22 +83,33 @@ def test_local_vocabulary_tokenizes_exactly_like_the_server(embedded):
 
 def test_counting_a_reply_does_not_queue_behind_other_generations(embedded):
     # llama-cpp-python serialises every model call, /extras/tokenize included: a reply counted by the server waited
-    # for every generation queued after it. A short reply must come back before the long ones behind it finish.
+    # for every generation queued after it. A reply must come back before the generations queued behind it finish.
     async def one(c, prompt, **kw):
         comp = await c.chat([{"role": "user", "content": prompt}], SamplingParams(temperature=0.0, **kw))
         return comp, time.perf_counter()
 
+    async def first(c, started: asyncio.Event):
+        # A reply that ends by itself (a reply cut at max_tokens is counted without the tokenizer), ~50 tokens: still
+        # generating when the other two arrive.
+        async for item in c.stream([{"role": "user", "content": "Write two sentences about the sea."}],
+                                   SamplingParams(temperature=0.0, max_tokens=300)):
+            started.set()
+            if isinstance(item, Completion):
+                return item, time.perf_counter()
+
     async def go():
         async with Client(embedded) as c:
-            short = asyncio.create_task(one(c, "Say hi.", max_tokens=64))
-            await asyncio.sleep(0.05)  # sent first, so the server takes it first
-            longs = [asyncio.create_task(one(c, f"Write a long story, part {i}.", max_tokens=96, ignore_eos=True))
-                     for i in range(2)]
-            return await short, await asyncio.gather(*longs)
+            started = asyncio.Event()
+            head = asyncio.create_task(first(c, started))
+            await started.wait()  # the server is generating it: the next two queue behind it
+            queued = [asyncio.create_task(one(c, f"Write a long story, part {i}.", max_tokens=128, ignore_eos=True))
+                      for i in range(2)]
+            return await head, await asyncio.gather(*queued)
 
-    (short, short_done), longs = asyncio.run(go())
-    assert short.finish_reason == "stop" and short.usage_source == "tokenizer"  # the path under test: counted
-    assert short_done < min(done for _, done in longs)
+    (head, head_done), queued = asyncio.run(go())
+    assert head.finish_reason == "stop" and head.usage_source == "tokenizer"  # the path under test: counted
+    assert all(c.completion_tokens > 100 for c, _ in queued)
+    assert head_done < min(done for _, done in queued)
 
 
 def test_connect_to_running_server_reports_its_model(embedded):
