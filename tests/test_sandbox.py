@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.evals.sandbox import Limits, isolation_mode, run_python
+from assay.evals.sandbox import Limits, isolation_mode, reachable_python, run_python
 
 FAST = Limits(cpu_s=2, wall_s=6, memory_mb=256, file_mb=4, nproc=16, output_bytes=64 * 1024)
 MODES = sorted({isolation_mode(), "socket-guard"})
@@ -75,7 +75,7 @@ def test_fork_bomb_is_contained(mode):
                 pass
         """, mode=mode, wall_s=4)
     assert not r.passed and r.status in ("timeout", "failed")
-    if os.geteuid() == 0 and (mode == "netns" or r.fs == "uid"):
+    if os.geteuid() == 0 and (mode == "netns" or "uid" in r.fs):
         # the kernel tears a dead namespace down asynchronously: allow it a moment before calling it a leak
         for _ in range(100):
             if not sandbox_procs():
@@ -102,25 +102,60 @@ def test_infinite_loop_hits_cpu_limit_and_sleep_hits_wall_clock():
     assert not r.passed and r.status == "timeout"
 
 
-def test_writes_outside_the_sandbox_do_not_land(tmp_path):
+WRITER = """
+import os, subprocess
+wrote_here = open("inside.txt", "w").write("fine")  # the sandbox's own cwd is writable
+for t in TARGETS:
+    try:
+        with open(t, "w") as f:
+            f.write("escaped")
+        print("wrote", t)
+    except OSError as e:
+        print("blocked", t, type(e).__name__)
+# a shell started by the code is held to the same rules
+subprocess.run(["sh", "-c", "echo escaped > " + TARGETS[0] + ".sh; mkdir " + TARGETS[0] + ".d"])
+"""
+
+
+def _write_targets(tmp_path: Path) -> list[Path]:
     marker = f"assay-marker-{secrets.token_hex(6)}"
-    targets = [Path("/tmp") / marker, Path.cwd() / marker, tmp_path / marker, Path("/dev/shm") / marker,
-               Path("/var/tmp") / marker, Path.home() / marker]
-    r = run(f"""
-        import os
-        wrote_here = open("inside.txt", "w").write("fine")  # the sandbox's own cwd is writable
-        for t in {[str(t) for t in targets]!r}:
-            try:
-                with open(t, "w") as f:
-                    f.write("escaped")
-                print("wrote", t)
-            except OSError as e:
-                print("blocked", t, type(e).__name__)
-        """)
+    return [Path("/tmp") / marker, Path.cwd() / marker, tmp_path / marker, Path("/dev/shm") / marker,
+            Path("/var/tmp") / marker, Path.home() / marker]
+
+
+def _assert_nothing_landed(targets: list[Path], r) -> None:
+    for t in targets + [Path(f"{targets[0]}.sh"), Path(f"{targets[0]}.d")]:
+        assert not t.exists(), f"sandbox wrote {t} ({r['mode']}/{r['fs']}): {r['stdout']}"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_writes_outside_the_sandbox_do_not_land(tmp_path, mode):
+    targets = _write_targets(tmp_path)
+    r = run(f"TARGETS = {[str(t) for t in targets]!r}\n" + WRITER, mode=mode)
     assert not r.passed  # no add(): the sample fails
-    for t in targets:
-        assert not t.exists(), f"sandbox wrote {t} ({r.mode}/{r.fs}): {r.stdout}"
+    _assert_nothing_landed(targets, r.to_dict())
     assert "NameError" in r.stderr
+    if mode == "socket-guard" and os.geteuid() == 0 and reachable_python():
+        assert "uid" in r.fs  # the fallback drops to the throw-away uid too, not only inside namespaces
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the throw-away uid needs root")
+def test_fallback_without_landlock_still_leaves_nothing_behind(tmp_path):
+    """Without Landlock the uid alone cannot keep the code out of /tmp (world-writable): the sweep of what the run's
+    unique uid created must remove it."""
+    if reachable_python() is None:
+        pytest.skip("no interpreter a throw-away uid can run without a mount namespace")
+    targets = _write_targets(tmp_path)
+    code = f"TARGETS = {[str(t) for t in targets]!r}\n" + WRITER + SOLUTION_TESTS
+    parent = (f"import json; from assay.evals.sandbox import Limits, run_python; "
+              f"print(json.dumps(run_python({code!r}, limits=Limits(cpu_s=2, wall_s=6), mode='socket-guard').to_dict()))")
+    env = {**os.environ, "ASSAY_SANDBOX_LANDLOCK": "0"}
+    out = subprocess.run([sys.executable, "-c", parent], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["fs"] == "uid", r
+    assert f"wrote {targets[0]}" in r["stdout"]  # it did get into /tmp while it ran ...
+    _assert_nothing_landed(targets, r)  # ... and nothing of it is left
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, one_line_errors
+from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
 
 
 def _ints(text: str) -> list[int]:
@@ -160,7 +160,7 @@ def register(app: typer.Typer) -> None:
         engine: EngineOpt = None,
         api_key: ApiKeyOpt = None,
         context: CtxOpt = None,
-        threads: ThreadsOpt = None,
+        threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
         workload: Annotated[str, typer.Option(help="seed | fixed:IN:OUT | suite:NAME[:OUT]; comma-separate several.")] = "seed",
         concurrency: Annotated[str, typer.Option(help="Closed-loop concurrency levels to sweep, e.g. 1,2,4,8.")] = "1",
         rate: Annotated[Optional[str], typer.Option(help="Open loop: Poisson arrivals at R req/s (comma list, inf = all at once).")] = None,
@@ -213,7 +213,7 @@ def register(app: typer.Typer) -> None:
         if not endpoint:
             print(f"starting {model or 'smollm2-135m'} (ctx {ctx or 'default'}) ...", file=sys.stderr)
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=ctx,
-                             threads=threads) as eps:
+                             threads=threads, llama_amx=llama_amx) as eps:
             run = run_bench(eps, opts, log=lambda m: print(m, file=sys.stderr))
         print_bench(run, console)
         print(json.dumps(bench_json_line(run)))

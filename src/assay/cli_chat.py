@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, one_line_errors
+from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         engine: EngineOpt = None,
         api_key: ApiKeyOpt = None,
         context: CtxOpt = None,
-        threads: ThreadsOpt = None,
+        threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
         host: Annotated[str, typer.Option(help="Address the chat page listens on. Keep 127.0.0.1 unless others "
                                                "must reach it (then set ASSAY_CHAT_PASSWORD).")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port of the chat page.")] = 8501,
@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"starting {model or 'smollm2-135m'} ...", err=True)
         stop = threading.Event()
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
-                             threads=threads) as eps:
+                             threads=threads, llama_amx=llama_amx) as eps:
             chat_app = ChatApp(eps, host=host, port=port, db=db or default_db_path(), password=password)
             typer.echo("starting the chat app ...", err=True)
             try:

@@ -1,4 +1,5 @@
-"""Options every command shares (--model / --endpoint / --engine / --api-key / --ctx / --threads) and the error edge.
+"""Options every command shares (--model / --endpoint / --engine / --api-key / --ctx / --threads / --llama-amx) and
+the error edge.
 
 Command modules (cli_eval.py, cli_bench.py, ...) import these aliases so that every command spells them the same way.
 Heavy imports stay inside command bodies so ``assay --help`` is instant.
@@ -31,6 +32,11 @@ ApiKeyOpt = Annotated[
 CtxOpt = Annotated[Optional[int], typer.Option("--ctx", help="Context window to serve (tokens).")]
 ThreadsOpt = Annotated[
     Optional[int], typer.Option("--threads", help="llama.cpp CPU threads (default: all cores).")
+]
+LlamaAmxOpt = Annotated[
+    Optional[str], typer.Option("--llama-amx", envvar="ASSAY_LLAMA_AMX", metavar="auto|on|off",
+                                help="llama.cpp's AMX / extra buffer types. auto (default): on, except on a CPU with "
+                                     "AMX where a one-time probe crashed (cached per machine).")
 ]
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, one_line_errors
+from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
 
 doc_app = typer.Typer(help="Long documents: summarize (map-reduce), ask (BM25-grounded), extract (JSON Schema).",
                       no_args_is_help=True)
@@ -17,13 +17,14 @@ doc_app = typer.Typer(help="Long documents: summarize (map-reduce), ask (BM25-gr
 BudgetOpt = Annotated[int, typer.Option("--budget", help="Token budget per model request (prompt + answer).")]
 
 
-def _run(coro_factory, model, endpoint, engine, api_key, ctx, threads):
+def _run(coro_factory, model, endpoint, engine, api_key, ctx, threads, llama_amx=None):
     import asyncio
 
     from assay.client import Client
     from assay.engines import provide
 
-    with provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=ctx, threads=threads) as eps:
+    with provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=ctx, threads=threads,
+                 llama_amx=llama_amx) as eps:
         async def go():
             async with Client(eps) as client:
                 return await coro_factory(client)
@@ -36,7 +37,7 @@ def _run(coro_factory, model, endpoint, engine, api_key, ctx, threads):
 def summarize_cmd(
     file: Annotated[Path, typer.Argument(help=".txt, .md or .pdf file")],
     model: ModelOpt = None, endpoint: EndpointOpt = None, engine: EngineOpt = None, api_key: ApiKeyOpt = None,
-    ctx: CtxOpt = None, threads: ThreadsOpt = None,
+    ctx: CtxOpt = None, threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
     budget: BudgetOpt = 2000,
     style: Annotated[str, typer.Option(help="brief or detailed")] = "brief",
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the Markdown summary here.")] = None,
@@ -60,7 +61,7 @@ def summarize_cmd(
             bar.update(tasks[stage], completed=done, total=total)
 
         res = _run(lambda c: summarize(c, text, budget=budget, style=style, concurrency=concurrency,
-                                       progress=progress), model, endpoint, engine, api_key, ctx, threads)
+                                       progress=progress), model, endpoint, engine, api_key, ctx, threads, llama_amx)
     md = res.markdown(file.name)
     if out:
         out.write_text(md)
@@ -81,14 +82,15 @@ def ask_cmd(
     file: Annotated[Path, typer.Argument(help=".txt, .md or .pdf file")],
     question: Annotated[str, typer.Argument(help="The question.")],
     model: ModelOpt = None, endpoint: EndpointOpt = None, engine: EngineOpt = None, api_key: ApiKeyOpt = None,
-    ctx: CtxOpt = None, threads: ThreadsOpt = None,
+    ctx: CtxOpt = None, threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
     budget: BudgetOpt = 2000,
 ):
     """Answer a question from the most relevant chunks (BM25), citing sections; says so when the document lacks it."""
     from assay.doc.core import ask, read_document
 
     text = read_document(file)
-    ans = _run(lambda c: ask(c, text, question, budget=budget), model, endpoint, engine, api_key, ctx, threads)
+    ans = _run(lambda c: ask(c, text, question, budget=budget), model, endpoint, engine, api_key, ctx, threads,
+               llama_amx)
     print(ans.text)
     if ans.found:
         labels = {c.id: c.label for c in ans.chunks}
@@ -102,7 +104,7 @@ def extract_cmd(
     file: Annotated[Path, typer.Argument(help=".txt, .md or .pdf file")],
     schema: Annotated[Path, typer.Option("--schema", help="JSON Schema file the answer must satisfy.")],
     model: ModelOpt = None, endpoint: EndpointOpt = None, engine: EngineOpt = None, api_key: ApiKeyOpt = None,
-    ctx: CtxOpt = None, threads: ThreadsOpt = None,
+    ctx: CtxOpt = None, threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
     budget: BudgetOpt = 3000,
     constrained: Annotated[bool, typer.Option("--constrained/--free", help="Use the engine's JSON-schema decoding.")] = True,
 ):
@@ -118,7 +120,7 @@ def extract_cmd(
     except ValueError as e:
         raise DataError(f"schema file {schema} is not valid JSON: {e}") from None
     res = _run(lambda c: extract(c, text, schema_obj, budget=budget, constrained=constrained), model, endpoint, engine,
-               api_key, ctx, threads)
+               api_key, ctx, threads, llama_amx)
     if res.errors:
         print(f"first attempt invalid ({res.errors[0]}); the retry succeeded", file=sys.stderr)
     print(json.dumps(res.data, ensure_ascii=False, indent=2))

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, one_line_errors
+from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
 
 # The quick default set: these suites, where the registry has them, each with DEFAULT_LIMIT samples.
 DEFAULT_SUITES = ("math", "ifeval", "json", "logic", "translate")
@@ -159,7 +159,7 @@ def register(app: typer.Typer) -> None:
         engine: EngineOpt = None,
         api_key: ApiKeyOpt = None,
         context: CtxOpt = None,
-        threads: ThreadsOpt = None,
+        threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
         suite: Annotated[Optional[list[str]], typer.Option(
             "--suite", "-s", help="Suites, comma-separated or repeated. Default: the quick set "
                                   f"({', '.join(DEFAULT_SUITES)} where installed), {DEFAULT_LIMIT} samples each.")] = None,
@@ -221,7 +221,7 @@ def register(app: typer.Typer) -> None:
         if not endpoint:
             console.print(f"starting {model or 'smollm2-135m'} ...")
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
-                             threads=threads) as eps:
+                             threads=threads, llama_amx=llama_amx) as eps:
             observer = RichObserver(console)
             try:
                 result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,
@@ -238,3 +238,5 @@ def register(app: typer.Typer) -> None:
         head.update(status=result.manifest["status"], samples_per_s=result.manifest.get("samples_per_s"),
                     harness_overhead=result.manifest.get("harness_overhead"))
         print(json.dumps(head))
+        if result.manifest["status"] != "finished":
+            raise typer.Exit(1)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, CtxOpt, EngineOpt, ModelOpt, ThreadsOpt, one_line_errors
+from assay.cli_common import ApiKeyOpt, CtxOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
         context: CtxOpt = None,
         api_key: ApiKeyOpt = None,
-        threads: ThreadsOpt = None,
+        threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
         max_model_len: Annotated[Optional[int], typer.Option(help="vLLM: context length.")] = None,
         tensor_parallel_size: Annotated[Optional[int], typer.Option(help="vLLM: GPUs per replica (TP).")] = None,
         pipeline_parallel_size: Annotated[Optional[int], typer.Option(help="vLLM: pipeline stages (PP).")] = None,
@@ -50,7 +50,8 @@ def register(app: typer.Typer) -> None:
         spec = resolve(model)  # an unknown preset fails here, in one line, before anything starts
         typer.echo(f"starting {spec.name} ...", err=True)
         server = engines.start(model, engine=engine, host=host, port=port, ctx=context, api_key=api_key,
-                               threads=threads, extra_args=list(ctx.args), vllm_options=vllm_options)
+                               threads=threads, extra_args=list(ctx.args), vllm_options=vllm_options,
+                               llama_amx=llama_amx)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -60,6 +61,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"base URL: {ep.base_url}")
             typer.echo(f"model:    {ep.model}")
             typer.echo(f"log:      {ep.log_path}")
+            if ep.extra.get("llama_amx"):
+                typer.echo(f"llama.cpp extra buffer types (AMX / repack): {ep.extra['llama_amx']['setting']} "
+                           f"({ep.extra['llama_amx']['source']})")
             typer.echo("Ctrl-C to stop.", err=True)
             while not stop.is_set():
                 if server.process and not server.process.alive():

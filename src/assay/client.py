@@ -28,7 +28,7 @@ import httpx
 import openai
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.errors import EndpointUnreachable, RequestError
+from assay.errors import EndpointUnreachable, EngineDied, RequestError
 
 if TYPE_CHECKING:
     from assay.engines import Endpoint
@@ -156,6 +156,22 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+async def _raise_if_died(ep: "Endpoint", exc: BaseException, wait_s: float = 1.0) -> None:
+    """A connection failure to an engine we started: if its process is dead, say how, at once (no retries).
+
+    The socket can close a moment before the process is reaped, so look for up to ``wait_s``."""
+    if ep.fate is None:
+        return
+    deadline = time.monotonic() + wait_s
+    while True:
+        fate = ep.fate()
+        if fate:
+            raise EngineDied(f"the engine died during a request: {fate}") from exc
+        if time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(0.05)
+
+
 class _Slot:
     def __init__(self, endpoint: "Endpoint"):
         self.endpoint = endpoint
@@ -254,6 +270,8 @@ class Client:
                     yield item
                 return
             except (openai.OpenAIError, httpx.HTTPError) as exc:
+                if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
+                    await _raise_if_died(slot.endpoint, exc)
                 if got_any or not _retryable(exc) or attempt >= self.max_retries:
                     if isinstance(exc, (openai.APIConnectionError, httpx.TransportError)) and not isinstance(
                         exc, openai.APITimeoutError

@@ -20,6 +20,10 @@ class EngineStartError(AssayError):
     """The engine process could not start or exited during start-up (message quotes its log tail)."""
 
 
+class EngineDied(AssayError):
+    """An engine assay started died while serving (its exit signal and log tail are in the message). Not retried."""
+
+
 class EndpointUnreachable(AssayError):
     """An OpenAI-compatible endpoint did not answer (after bounded retries)."""
 

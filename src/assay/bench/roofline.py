@@ -19,9 +19,9 @@ from pathlib import Path
 
 
 def _home() -> Path:
-    from platformdirs import user_data_dir
+    from assay.engines import assay_home
 
-    return Path(os.environ.get("ASSAY_HOME") or user_data_dir("assay"))
+    return assay_home()
 
 
 def _cache_key() -> str:

@@ -270,7 +270,8 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
                 "engine_version": ep.engine_version,
                 "endpoints": [{"base_url": e.base_url, "model": e.model, "engine": e.engine,
                                "engine_version": e.engine_version, "context": e.context, "local": e.pid is not None,
-                               "extra": {k: v for k, v in (e.extra or {}).items() if k in ("gguf", "threads", "weight_bytes")}}
+                               "extra": {k: v for k, v in (e.extra or {}).items()
+                                         if k in ("gguf", "threads", "weight_bytes", "llama_amx")}}
                               for e in endpoints],
                 "workload": {"spec": opts.workloads, "workloads": [p.to_dict() for p in prepared],
                              "template_overhead_tokens": overhead, "output_forced": force,

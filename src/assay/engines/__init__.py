@@ -15,7 +15,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from assay.errors import AssayError
 
@@ -31,6 +31,8 @@ class Endpoint:
     pid: int | None = None  # engine process, when we started it (for memory sampling)
     log_path: str | None = None
     extra: dict = field(default_factory=dict)
+    # for an engine we started: () -> None while it runs, else one line on how it died (signal, log tail)
+    fate: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def root(self) -> str:
@@ -51,10 +53,15 @@ def check_port_free(host: str, port: int) -> None:
             raise AssayError(f"port {port} on {host} is already in use: pick another with --port {port + 1}") from None
 
 
-def log_dir() -> Path:
+def assay_home() -> Path:
+    """$ASSAY_HOME, else the platform's user data folder: logs, the machine facts cache (machine.json)."""
     from platformdirs import user_data_dir
 
-    d = Path(os.environ.get("ASSAY_HOME") or user_data_dir("assay")) / "logs"
+    return Path(os.environ.get("ASSAY_HOME") or user_data_dir("assay"))
+
+
+def log_dir() -> Path:
+    d = assay_home() / "logs"
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -73,7 +80,8 @@ def split_urls(urls: list[str] | str | None) -> list[str]:
 
 def start(model: str | None = None, *, engine: str | None = None, host: str = "127.0.0.1", port: int | None = None,
           ctx: int | None = None, api_key: str | None = None, threads: int | None = None,
-          extra_args: list[str] | None = None, vllm_options: dict | None = None, log_path: str | Path | None = None):
+          extra_args: list[str] | None = None, vllm_options: dict | None = None, log_path: str | Path | None = None,
+          llama_amx: str | None = None):
     """Start an engine for ``model`` and return a running handle (``.endpoint``, ``.stop()``; a context manager)."""
     from assay.models import resolve
 
@@ -83,7 +91,7 @@ def start(model: str | None = None, *, engine: str | None = None, host: str = "1
         from assay.engines.llamacpp import LlamaCppServer
 
         return LlamaCppServer(spec, host=host, port=port, ctx=ctx, api_key=api_key, threads=threads,
-                              extra_args=extra_args, log_path=log_path).start()
+                              extra_args=extra_args, log_path=log_path, llama_amx=llama_amx).start()
     if engine == "vllm":
         from assay.engines.vllm import VLLMServer
 
@@ -102,14 +110,14 @@ def connect(urls: list[str] | str, api_key: str | None = None, model: str | None
 def provide(model: str | None = None, endpoints: list[str] | str | None = None, *, engine: str | None = None,
             api_key: str | None = None, ctx: int | None = None, threads: int | None = None,
             host: str = "127.0.0.1", port: int | None = None, extra_args: list[str] | None = None,
-            vllm_options: dict | None = None) -> Iterator[list[Endpoint]]:
+            vllm_options: dict | None = None, llama_amx: str | None = None) -> Iterator[list[Endpoint]]:
     """Reuse running endpoints when given, else start an engine for ``model`` and stop it on exit."""
     urls = split_urls(endpoints)
     if urls:
         yield connect(urls, api_key=api_key, model=model if model and not model.endswith(".gguf") else None)
         return
     server = start(model, engine=engine, host=host, port=port, ctx=ctx, api_key=api_key, threads=threads,
-                   extra_args=extra_args, vllm_options=vllm_options)
+                   extra_args=extra_args, vllm_options=vllm_options, llama_amx=llama_amx)
     try:
         yield [server.endpoint]
     finally:

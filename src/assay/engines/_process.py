@@ -1,4 +1,5 @@
-"""Shared process plumbing for engines we start: own process group, log file, health wait, clean stop."""
+"""Shared process plumbing for engines we start: own process group, log file, health wait, clean stop, and a
+lifeline so an engine never outlives assay (see ``assay.engines._guard``)."""
 
 from __future__ import annotations
 
@@ -22,23 +23,78 @@ def log_tail(path: Path, lines: int = 8) -> str:
     return " | ".join(line.strip() for line in text[-lines:] if line.strip())
 
 
-class ManagedProcess:
-    """A child engine in its own session (process group), logging to a file, killed with all its children."""
+CRASH_SIGNALS = {-signal.SIGSEGV, -signal.SIGILL, -signal.SIGBUS, -signal.SIGABRT, -signal.SIGFPE}
 
-    def __init__(self, cmd: list[str], log_path: Path, env: dict | None = None):
+
+def describe_exit(returncode: int | None) -> str:
+    """'killed by SIGSEGV (signal 11)' / 'exited with code 1' / 'still running'."""
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name} (signal {-returncode})"
+    return f"exited with code {returncode}"
+
+
+def guarded(cmd: list[str], *, parent: int, lifeline_fd: int, guard_flags: list[str] | None = None) -> list[str]:
+    """``[python, -m, MODULE, ...]`` run under ``assay.engines._guard`` (same interpreter, same module and argv)."""
+    if len(cmd) < 3 or cmd[1] != "-m":
+        raise ValueError(f"only 'python -m MODULE ...' commands can be guarded, not {cmd[:3]}")
+    return [cmd[0], "-m", "assay.engines._guard", "--parent", str(parent), "--lifeline", str(lifeline_fd),
+            *(guard_flags or []), "-m", *cmd[2:]]
+
+
+class ManagedProcess:
+    """A child engine in its own session (process group), logging to a file, killed with all its children.
+
+    ``python -m MODULE`` commands run under the guard (``guard=True``): the engine's process group dies with assay,
+    even when assay is SIGKILLed and nothing here runs. ``guard_flags`` are the guard's own options.
+    """
+
+    def __init__(self, cmd: list[str], log_path: Path, env: dict | None = None, *, name: str = "engine",
+                 guard: bool = True, guard_flags: list[str] | None = None, crash_hint: str | None = None):
         self.cmd = cmd
+        self.crash_hint = crash_hint  # the fix to name when the engine dies of a crash signal
         self.log_path = Path(log_path)
         self.env = env
+        self.name = name
+        self.guard = guard and len(cmd) >= 3 and cmd[1] == "-m"
+        self.guard_flags = list(guard_flags or [])
         self.proc: subprocess.Popen | None = None
+        self._lifeline: int | None = None  # write end; closed (by us or by our death) = "assay is gone"
 
     def spawn(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
+        cmd, pass_fds = self.cmd, ()
+        if self.guard:
+            r, self._lifeline = os.pipe()  # both ends close-on-exec; only r is handed to the engine
+            cmd = guarded(self.cmd, parent=os.getpid(), lifeline_fd=r, guard_flags=self.guard_flags)
+            pass_fds = (r,)
         try:
-            self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True, env=self.env)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True, env=self.env, pass_fds=pass_fds)
         finally:
             log.close()
+            if pass_fds:
+                os.close(pass_fds[0])
+
+    def fate(self) -> str | None:
+        """None while the engine runs; once it has died, one line: how, the tail of its log, and where the log is."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        rc = self.proc.returncode
+        if rc in CRASH_SIGNALS and self.crash_hint:
+            fix = self.crash_hint
+        elif rc == -signal.SIGKILL:
+            fix = "it was SIGKILLed from outside (out of memory? see dmesg); start it again"
+        else:
+            fix = "start it again"
+        return (f"{self.name} (pid {self.proc.pid}) {describe_exit(rc)}; log {self.log_path}: "
+                f"{log_tail(self.log_path, 3)}; fix: {fix}")
 
     @property
     def pid(self) -> int | None:
@@ -55,7 +111,7 @@ class ManagedProcess:
             if not self.alive():
                 code = self.proc.returncode if self.proc else None
                 raise EngineStartError(
-                    f"{name} exited during start-up (code {code}); log {self.log_path}: {log_tail(self.log_path)}"
+                    f"{name} {describe_exit(code)} during start-up; log {self.log_path}: {log_tail(self.log_path)}"
                 )
             try:
                 r = httpx.get(url, timeout=2.0, headers=headers or {})
@@ -101,3 +157,6 @@ class ManagedProcess:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None

@@ -8,6 +8,7 @@ cores // 2 in llama-cpp-python; on a 2-core machine n_threads=2 decodes ~50 % fa
 Example:
     assay serve                      # SmolLM2-135M on 127.0.0.1:8000
     assay serve --model ./my.gguf --port 8001 --ctx 4096
+    assay serve --llama-amx off      # never use llama.cpp's AMX / repack buffer types
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import time
 from pathlib import Path
 
 from assay.engines import Endpoint, check_port_free, free_port, log_dir
+from assay.engines import amx
 from assay.engines._process import ManagedProcess
+from assay.engines.amx import AmxDecision
 from assay.errors import PrerequisiteError
 from assay.models import ModelSpec
 
@@ -55,7 +58,7 @@ def build_command(gguf: Path, *, host: str, port: int, ctx: int, threads: int, a
 class LlamaCppServer:
     def __init__(self, spec: ModelSpec, *, host: str = "127.0.0.1", port: int | None = None, ctx: int | None = None,
                  api_key: str | None = None, threads: int | None = None, extra_args: list[str] | None = None,
-                 log_path: str | Path | None = None, startup_timeout_s: float = 120.0):
+                 log_path: str | Path | None = None, startup_timeout_s: float = 120.0, llama_amx: str | None = None):
         self.spec = spec
         self.host = host
         self.port = port
@@ -68,6 +71,8 @@ class LlamaCppServer:
         self.process: ManagedProcess | None = None
         self.endpoint: Endpoint | None = None
         self.startup_s: float | None = None
+        self.llama_amx = llama_amx  # auto | on | off; None: $ASSAY_LLAMA_AMX, else auto
+        self.amx: AmxDecision | None = None
 
     def command(self) -> list[str]:
         return build_command(self.spec.gguf_path(), host=self.host, port=self.port, ctx=self.ctx,
@@ -79,6 +84,9 @@ class LlamaCppServer:
         if version is None:
             raise PrerequisiteError("llama-cpp-python is not installed: pip install 'llama-cpp-python[server]'")
         gguf = self.spec.gguf_path()  # raises a one-line ModelNotFound
+        self.amx = amx.decide(self.llama_amx, gguf, threads=self.threads)
+        if self.amx.cpu_amx or self.amx.source == "user":
+            print(self.amx.line(), file=sys.stderr)
         if self.port is None:
             self.port = free_port(self.host)
         else:
@@ -86,7 +94,11 @@ class LlamaCppServer:
         if self.log_path is None:
             self.log_path = log_dir() / f"llamacpp-{self.port}-{time.strftime('%Y%m%d-%H%M%S')}.log"
         t0 = time.monotonic()
-        self.process = ManagedProcess(self.command(), self.log_path)
+        guard_flags = [] if self.amx.extra_bufts else ["--llama-extra-bufts", "off"]
+        hint = ("start it with --llama-amx off (or ASSAY_LLAMA_AMX=off): llama.cpp's AMX / repack path is the usual "
+                "cause" if self.amx.extra_bufts else "report it with the log: it crashed with extra buffer types off")
+        self.process = ManagedProcess(self.command(), self.log_path, name="llama.cpp server", guard_flags=guard_flags,
+                                      crash_hint=hint)
         self.process.spawn()
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
         connect_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
@@ -102,7 +114,8 @@ class LlamaCppServer:
                                  engine_version=version, context=self.ctx, pid=self.process.pid,
                                  log_path=str(self.log_path),
                                  extra={"gguf": str(gguf), "threads": self.threads,
-                                        "weight_bytes": gguf.stat().st_size})
+                                        "weight_bytes": gguf.stat().st_size, "llama_amx": self.amx.to_dict()},
+                                 fate=self.process.fate)
         return self
 
     def stop(self) -> None:

@@ -36,11 +36,12 @@ FLAGS = {
 
 
 def vllm_executable() -> list[str]:
+    """The ``vllm`` CLI as ``python -m`` (so the guard ties its process group to assay), else the console script."""
+    if importlib.util.find_spec("vllm") is not None:
+        return [sys.executable, "-m", "vllm.entrypoints.cli.main"]
     exe = shutil.which("vllm")
     if exe:
         return [exe]
-    if importlib.util.find_spec("vllm") is not None:
-        return [sys.executable, "-m", "vllm.entrypoints.cli.main"]
     raise PrerequisiteError(INSTALL_HINT)
 
 
@@ -102,7 +103,7 @@ class VLLMServer:
         if self.log_path is None:
             self.log_path = log_dir() / f"vllm-{self.port}-{time.strftime('%Y%m%d-%H%M%S')}.log"
         t0 = time.monotonic()
-        self.process = ManagedProcess(self.command(exe), self.log_path)
+        self.process = ManagedProcess(self.command(exe), self.log_path, name="vLLM")
         self.process.spawn()
         connect_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         root = f"http://{connect_host}:{self.port}"
@@ -118,7 +119,7 @@ class VLLMServer:
         self.endpoint = Endpoint(base_url=f"{root}/v1", model=entry.get("id") or self.spec.hf_id, api_key=self.api_key,
                                  engine="vllm", engine_version=engine_version(),
                                  context=entry.get("max_model_len") or self.options.get("max_model_len"),
-                                 pid=self.process.pid, log_path=str(self.log_path))
+                                 pid=self.process.pid, log_path=str(self.log_path), fate=self.process.fate)
         return self
 
     def stop(self) -> None:

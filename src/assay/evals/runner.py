@@ -9,8 +9,11 @@ How a run goes:
    calls the client (which retries connection errors / 429 / 5xx a bounded number of times), scores the answer and
    hands the Record to the single writer, which appends it, fsyncs (group commit: one fsync for all records that
    are ready) and only then counts it. SIGKILL at any moment loses at most the samples in flight.
-3. A failed request is a Record with status "error" and the message; the run goes on. On resume, done samples are
-   skipped and error records are dropped and tried again, so records.jsonl keeps one record per sample.
+3. A failed request is a Record with status "error" and the message; the run goes on — unless the server is gone
+   (the engine we started died: ``EngineDied``, with its exit signal and log tail; or no server answered after the
+   client's retries): then the run stops at once as "interrupted", saying why (``ended_by``), finished records kept,
+   and the error propagates (the CLI exits non-zero). On resume, done samples are skipped and error records are
+   dropped and tried again, so records.jsonl keeps one record per sample.
 4. Scoring marked ``slow_scoring`` runs in a process pool with a per-sample timeout (a worker that overruns is
    killed; the sample gets Score(parsed=False, reason="scoring timeout")). Math-Verify's SIGALRM timeout works there
    because each worker runs the scorer in its main thread.
@@ -43,7 +46,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from assay.client import Client, Completion, SamplingParams
-from assay.errors import AssayError, DataError, EndpointUnreachable, RequestError
+from assay.errors import AssayError, DataError, EndpointUnreachable, EngineDied, RequestError
 from assay.evals.base import Record, Sample, Score, stable_hash, status_for
 from assay.evals.scorecard import summarize
 from assay.evals.store import (MANIFEST, RECORDS, SUMMARY, RecordWriter, RunLock, find_run, iter_records,
@@ -323,6 +326,9 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
             "fingerprint": fp,
             "fingerprint_hash": fp_hash,
             "endpoints": [e.base_url for e in eps],
+            # engine facts that are not part of the fingerprint (a run resumes across them), e.g. the AMX decision
+            "engine": {k: v for k, v in {"name": eps[0].engine, "version": eps[0].engine_version,
+                                         "llama_amx": (eps[0].extra or {}).get("llama_amx")}.items() if v is not None},
             "counts": {},
             "command": list(command) if command is not None else list(sys.argv),
             "concurrency": concurrency,
@@ -347,8 +353,9 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
         session = {"started_at": _iso(time.time()), "samples": 0, "request_s_sum": 0.0}
         t0 = time.perf_counter()
         await scorer.start()
-        state = {"consecutive_unreachable": 0}
-        abort_after = max(20, 2 * concurrency)
+        # A request that found no server after the client's retries stops the run: the server is gone, and failing
+        # every remaining sample would only bury the cause. Finished records stay; the same command resumes.
+        state: dict = {"unreachable": None}
 
         work: asyncio.Queue = asyncio.Queue(maxsize=2 * concurrency)
         written: asyncio.Queue = asyncio.Queue(maxsize=4 * concurrency)
@@ -381,10 +388,9 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
                 dt = time.perf_counter() - t_send
                 session["request_s_sum"] += dt
                 if isinstance(e, EndpointUnreachable):
-                    state["consecutive_unreachable"] += 1
+                    state["unreachable"] = state["unreachable"] or str(e)
                 return Record(**base, messages=messages, completion=None, status="error", error=str(e),
                               params=rec_params, e2e_s=dt, finished_at=time.time())
-            state["consecutive_unreachable"] = 0
             session["request_s_sum"] += comp.e2e_s
             rec = Record(**base, messages=messages, completion=comp.text, reasoning=comp.reasoning,
                          finish_reason=comp.finish_reason, prompt_tokens=comp.prompt_tokens,
@@ -409,10 +415,8 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
                     return
                 rec = await one(*item)
                 await written.put(rec)
-                if state["consecutive_unreachable"] >= abort_after:
-                    raise EndpointUnreachable(
-                        f"{state['consecutive_unreachable']} requests in a row found no server at "
-                        f"{', '.join(e.base_url for e in eps)}: stopped; re-run the same command to resume")
+                if state["unreachable"]:
+                    raise EndpointUnreachable(f"{state['unreachable']}: run stopped")
 
         async def write_loop() -> None:
             # Group commit: write every record that is ready, fsync once, then count them. Durable before counted.
@@ -441,6 +445,7 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
         ptask = asyncio.create_task(produce())
         workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
         status = "interrupted"
+        fatal: BaseException | None = None
         main = asyncio.gather(ptask, *workers)
         try:
             # The writer only ends early by failing (disk full ...): then stop the workers instead of blocking them.
@@ -452,6 +457,9 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
             await written.put(STOP)
             await wtask
             status = "finished"
+        except (EngineDied, EndpointUnreachable) as e:
+            fatal = e
+            raise
         finally:
             if status != "finished":
                 main.cancel()
@@ -477,6 +485,10 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
             manifest["status"] = "finished" if (status == "finished" and complete) else "interrupted"
             manifest["finished_at"] = _iso(time.time()) if manifest["status"] == "finished" else None
             manifest.pop("pid", None)
+            if fatal is not None:
+                manifest["ended_by"] = str(fatal)
+            else:
+                manifest.pop("ended_by", None)
             write_json_atomic(run_dir / MANIFEST, manifest)
             if manifest["status"] != "finished":
                 # A partial scorecard of what is durable, so an interrupted run can be looked at before resuming.
@@ -486,6 +498,10 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
                     write_json_atomic(run_dir / SUMMARY, summary)
                 except Exception as e:  # noqa: BLE001 - never mask the interruption itself
                     print(f"warning: partial summary not written: {type(e).__name__}: {e}", file=sys.stderr)
+            if fatal is not None:
+                kept = sum(manifest["counts"][n]["done"] - manifest["counts"][n]["error"] for n in by_name)
+                raise type(fatal)(f"{fatal}; {kept} finished records kept in {run_dir}: re-run the same command to "
+                                  "resume") from fatal
 
         summary, artifacts = finish_run(run_dir, by_name, manifest)
         return RunResult(run_id=run_id, run_dir=run_dir, manifest=manifest, summary=summary, resumed=resumed,

@@ -171,6 +171,56 @@ os.write(w, (job["token"] + "\n").encode())
 os.close(w)
 # Fork once: this process stays (as pid 1 of the namespace, still privileged) and reports how the child ended;
 # the child drops to the sandbox uid, so it cannot signal us, and gets ordinary signal semantics (not pid 1's).
+if cfg.get("python_override"):
+    py = cfg["python_override"]
+
+def landlock(workdir):
+    """Writes only under workdir, reads and execs anywhere; no TCP bind/connect (ABI 4+); no signals or abstract
+    unix sockets outside the sandbox (ABI 6+). Inherited by every process the code starts. Returns the ABI."""
+    sc = libc.syscall
+    sc.restype = ctypes.c_long
+    abi = sc(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))  # landlock_create_ruleset(NULL, 0, VERSION)
+    if abi < 1:
+        return 0
+    read = (1 << 0) | (1 << 2) | (1 << 3)  # EXECUTE, READ_FILE, READ_DIR
+    fs_all = (1 << 13) - 1
+    if abi >= 2:
+        fs_all |= 1 << 13  # REFER
+    if abi >= 3:
+        fs_all |= 1 << 14  # TRUNCATE
+    if abi >= 5:
+        fs_all |= 1 << 15  # IOCTL_DEV
+    class Attr(ctypes.Structure):
+        _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+    class Beneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
+    attr = Attr(fs_all, 3 if abi >= 4 else 0, 3 if abi >= 6 else 0)
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    rs = sc(444, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if rs < 0:
+        return 0
+    def allow(path, access):
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        try:
+            rule = Beneath(access, fd)
+            if sc(445, ctypes.c_int(rs), ctypes.c_int(1), ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
+                raise OSError(ctypes.get_errno(), "landlock_add_rule " + path)
+        finally:
+            os.close(fd)
+    allow("/", read)
+    allow(workdir, fs_all)
+    file_rw = (1 << 1) | (1 << 2) | ((1 << 14) if abi >= 3 else 0)
+    for dev in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"):
+        if os.path.exists(dev):
+            allow(dev, file_rw)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS, required to restrict without CAP_SYS_ADMIN
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+    if sc(446, ctypes.c_int(rs), ctypes.c_uint32(0)) != 0:
+        raise OSError(ctypes.get_errno(), "landlock_restrict_self")
+    os.close(rs)
+    return abi
+
 pid = os.fork()
 if pid == 0:
     try:
@@ -181,6 +231,8 @@ if pid == 0:
         resource.setrlimit(resource.RLIMIT_FSIZE, (lim["file_mb"] << 20, lim["file_mb"] << 20))
         resource.setrlimit(resource.RLIMIT_AS, (lim["memory_mb"] << 20, lim["memory_mb"] << 20))
         resource.setrlimit(resource.RLIMIT_NPROC, (lim["nproc"], lim["nproc"]))
+        if cfg.get("landlock") and landlock(work) < 1:
+            raise OSError("landlock was available to the parent but not here")
         if uid is not None:
             os.setgroups([])
             os.setgid(uid)
@@ -273,6 +325,60 @@ def _hidden_dirs() -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version (0: none). ``ASSAY_SANDBOX_LANDLOCK=0`` turns the layer off (tests)."""
+    if sys.platform != "linux" or os.environ.get("ASSAY_SANDBOX_LANDLOCK") == "0":
+        return 0
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return max(0, int(abi))
+
+
+@functools.lru_cache(maxsize=1)
+def reachable_python() -> str | None:
+    """An interpreter a throw-away uid can run without a mount namespace: ours if every directory up to it and its
+    standard library is searchable by others, else a system Python of the same major.minor version."""
+    import sysconfig
+
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if _can_exec_as_other(sys.executable) and _can_exec_as_other(sysconfig.get_paths()["stdlib"]):
+        return sys.executable
+    for d in ("/usr/bin", "/usr/local/bin", "/bin"):
+        cand = os.path.join(d, f"python{version}")
+        if os.path.isfile(cand) and _can_exec_as_other(cand):
+            try:
+                r = subprocess.run([cand, "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                   capture_output=True, text=True, timeout=10)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if r.returncode == 0 and r.stdout.strip() == version:
+                return cand
+    return None
+
+
+def _sweep_uid(uid: int) -> None:
+    """Remove whatever the run's uid created in the world-writable directories (the uid is unique to the run)."""
+    for top in ("/tmp", "/var/tmp", "/dev/shm"):
+        try:
+            entries = list(os.scandir(top))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if e.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    shutil.rmtree(e.path, ignore_errors=True)
+                else:
+                    os.unlink(e.path)
+            except OSError:
+                pass
+
+
 def _can_exec_as_other(path: str) -> bool:
     """Whether a non-root uid could execute ``path`` (every parent directory searchable by others)."""
     p = os.path.realpath(path)
@@ -295,15 +401,22 @@ def run_python(source: str, *, limits: Limits = Limits(), mode: str | None = Non
     if mode == "netns":
         cmd = _unshare_cmd(rootless=not root) + [sys.executable, "-I", "-c", _LAUNCHER]
         fs = "mountns" + ("+uid" if uid is not None else "")
-    else:
+    python_override = None
+    lock = False
+    if mode != "netns":
         workdir = tempfile.mkdtemp(prefix="assay-sandbox-")
         rundir = tempfile.mkdtemp(prefix="assay-harness-")
-        if uid is not None and not _can_exec_as_other(sys.executable):
-            uid = None  # without a mount namespace the interpreter is unreachable for another uid
+        if uid is not None:
+            # without a mount namespace the interpreter must be reachable by the throw-away uid as it is: ours, or a
+            # system Python of the same version (the harness needs only the standard library)
+            python_override = reachable_python()
+            if python_override is None:
+                uid = None
+        lock = landlock_abi() >= 1
         cmd = [sys.executable, "-I", "-c", _LAUNCHER]
-        fs = "uid" if uid is not None else "none"
+        fs = "+".join(p for p in ("uid" if uid is not None else "", "landlock" if lock else "") if p) or "none"
     guard = _GUARD if mode == "socket-guard" else ""
-    if fs == "none":
+    if mode != "netns" and uid is None and landlock_abi() < 6:  # nothing else stops signals to our processes
         guard += _KILL_GUARD.replace("PROTECTED", repr({os.getpid(), os.getppid(), 1}))
     program = _HARNESS.format(guard=guard, source=source)
     python = os.path.realpath(sys.executable)
@@ -311,7 +424,7 @@ def run_python(source: str, *, limits: Limits = Limits(), mode: str | None = Non
     prefix = sys.base_prefix if _inside(python, sys.base_prefix) else os.path.dirname(os.path.dirname(python))
     cfg = {"mountns": mode == "netns", "prefix": prefix, "python": python, "uid": uid, "workdir": workdir,
            "rundir": rundir, "hide": _hidden_dirs(), "tmpfs_mb": max(8, 4 * limits.file_mb),
-           "limits": asdict(limits)}
+           "limits": asdict(limits), "landlock": lock, "python_override": python_override}
     job = json.dumps({"cfg": cfg, "program": program, "token": token}).encode()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     t0 = time.monotonic()
@@ -327,6 +440,8 @@ def run_python(source: str, *, limits: Limits = Limits(), mode: str | None = Non
         for d in (workdir, rundir):
             if d:
                 shutil.rmtree(d, ignore_errors=True)
+        if mode != "netns" and uid is not None:
+            _sweep_uid(uid)  # world-writable dirs are the one place a throw-away uid can write outside its own
     stdout = out.decode("utf-8", "replace")
     stderr = err.decode("utf-8", "replace")
     rc = proc.returncode
