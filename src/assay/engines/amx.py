@@ -75,8 +75,14 @@ class AmxDecision:
         return {**asdict(self), "setting": self.setting}
 
 
-def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+def _cpuinfo_path() -> str:
+    """``$ASSAY_CPUINFO`` (a cpuinfo-format file, to test or diagnose the decision with other flags), else /proc."""
+    return os.environ.get("ASSAY_CPUINFO") or "/proc/cpuinfo"
+
+
+def cpu_flags(cpuinfo: str | Path | None = None) -> set[str]:
     """The CPU's feature flags (first processor's ``flags`` line); empty where there is no /proc/cpuinfo."""
+    cpuinfo = cpuinfo or _cpuinfo_path()
     try:
         text = Path(cpuinfo).read_text(errors="replace")
     except OSError:
@@ -88,7 +94,8 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
     return set()
 
 
-def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+def cpu_model(cpuinfo: str | Path | None = None) -> str:
+    cpuinfo = cpuinfo or _cpuinfo_path()
     try:
         for line in Path(cpuinfo).read_text(errors="replace").splitlines():
             key, _, value = line.partition(":")
