@@ -155,7 +155,7 @@ def test_engine_exit_during_startup_quotes_the_log(tmp_path):
     with pytest.raises(EngineStartError) as e:
         start(str(bad))
     msg = str(e.value)
-    assert "exited during start-up" in msg and "log" in msg and "\n" not in msg
+    assert "exited with code 1 during start-up" in msg and "log" in msg and "\n" not in msg
 
 
 def test_endpoint_unreachable():

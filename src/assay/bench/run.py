@@ -23,7 +23,7 @@ from assay.bench.loadgen import closed_loop, open_loop, poisson_offsets
 from assay.bench.metrics import aggregate
 from assay.bench.sse import RequestResult, SSEPool
 from assay.bench.workloads import Prepared, parse_workloads, prepare, request_body
-from assay.errors import AssayError
+from assay.errors import AssayError, EngineDied
 
 FORCE_ENGINES = ("llama.cpp", "vllm")
 QUEUE_NOTE = ("llama-cpp-python serves one request at a time behind a lock: concurrency > 1 measures queueing, "
@@ -225,6 +225,10 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
                 else:
                     results, dur = await closed_loop(send, n_req, conc or 1, duration_s=opts.duration_s)
                 issued = k[0] + len(results)
+                for e in endpoints:  # an engine we started that died: say how, not "N requests failed"
+                    fate = e.fate() if e.fate else None
+                    if fate:
+                        raise EngineDied(f"the engine died during the benchmark ({p.spec.name} at {label}): {fate}")
                 rss, gpu = sampler.window()
                 if await _fill_tokens(results, p, k[0], count, bos):
                     notes.append("the server streamed no usage (llama-cpp-python ignores stream_options): output "
