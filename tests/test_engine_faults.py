@@ -70,10 +70,14 @@ def test_a_crashing_probe_turns_extra_buffers_off_and_is_cached(tmp_path):
 
 
 def test_the_real_probe_passes_on_this_machine(tmp_path):
-    """The probe is a real forward pass of the embedded model in a subprocess; it passes here (this CPU runs
-    llama.cpp fine, AMX or not: CI's engine tests would fail otherwise), so faked AMX flags decide 'on'."""
+    """The probe is a real forward pass of the embedded model in a subprocess; on a CPU without AMX it passes, so
+    faked AMX flags decide 'on'."""
     d = amx.decide("auto", gguf(), flags=AMX_FLAGS, model="probe-test", cache_path=tmp_path / "m.json")
-    assert d.extra_bufts and d.source == "probe" and "forward pass ok" in d.detail, d
+    assert d.source == "probe"
+    if amx.has_amx(amx.cpu_flags()):  # a real AMX CPU: the probe may rightly crash here; it must say which
+        assert ("forward pass ok" in d.detail) == d.extra_bufts, d
+    else:
+        assert d.extra_bufts and "forward pass ok" in d.detail, d
 
 
 def test_user_choice_wins_and_bad_values_are_one_line(monkeypatch, tmp_path):
@@ -115,7 +119,7 @@ def test_server_on_a_faked_amx_cpu_whose_probe_crashed_starts_without_extra_buff
     # and with the choice 'on' the same server does place weights through the repack buffer type
     with start("smollm2-135m", ctx=1024, llama_amx="on") as server:
         log = Path(server.endpoint.log_path).read_text()
-    assert "CPU_REPACK" in log and "extra buffer types off" not in log
+    assert ("CPU_REPACK" in log or "AMX" in log) and "extra buffer types off" not in log
 
 
 # ------------------------------------------------------------------------------ faults with real processes
