@@ -169,12 +169,16 @@ def _wait_for(cond, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _eval_command(tmp_path: Path) -> tuple[Path, dict, list[str]]:
+    """(runs folder, environment, the `assay eval` command line) for one test's run."""
+    out = tmp_path / "runs"
+    return out, {**os.environ, "ASSAY_HOME": str(tmp_path / "home")}, _assay(*EVAL, "--out", str(out))
+
+
 @pytest.mark.engine
 @pytest.mark.slow
 def test_engine_crash_mid_eval_stops_the_run_in_one_line_and_the_same_command_resumes(tmp_path):
-    out = tmp_path / "runs"
-    env = {**os.environ, "ASSAY_HOME": str(tmp_path / "home")}
-    cmd = _assay(*EVAL, "--out", str(out))
+    out, env, cmd = _eval_command(tmp_path)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         engine = _engine_of(proc)
@@ -213,9 +217,7 @@ def test_engine_crash_mid_eval_stops_the_run_in_one_line_and_the_same_command_re
 @pytest.mark.engine
 @pytest.mark.slow
 def test_kill_9_of_assay_eval_leaves_no_engine_and_loses_no_record(tmp_path):
-    out = tmp_path / "runs"
-    env = {**os.environ, "ASSAY_HOME": str(tmp_path / "home")}
-    cmd = _assay(*EVAL, "--out", str(out))
+    out, env, cmd = _eval_command(tmp_path)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     engine = _engine_of(proc)
     port = next(c.laddr.port for c in _wait_listening(engine))
