@@ -110,8 +110,8 @@ class RichObserver:
         acc = self.sums[rec.suite]
         if rec.status == "error":
             acc[2] += 1
-        elif rec.score:
-            acc[0] += float(rec.score["value"])
+        elif rec.value is not None:
+            acc[0] += rec.value
             acc[1] += 1
         self.progress.update(self.tasks[rec.suite], advance=1, score=self._fmt(rec.suite), errors=acc[2])
 
@@ -119,15 +119,15 @@ class RichObserver:
         self.progress.stop()
 
 
-def _footer(manifest: dict) -> str:
-    sess = (manifest.get("sessions") or [{}])[-1]
+def _footer(manifest) -> str:
+    sess = (manifest.sessions or [{}])[-1]
     parts = [f"{sess.get('samples', 0)} samples in {sess.get('wall_s', 0):.1f} s"]
     if sess.get("samples_per_s") is not None:
         parts.append(f"{sess['samples_per_s']:.2f} samples/s")
     if sess.get("harness_overhead") is not None:
         parts.append(f"harness overhead {sess['harness_overhead']:.1%}")
-    parts.append(f"concurrency {manifest.get('concurrency')}")
-    fp = manifest.get("fingerprint") or {}
+    parts.append(f"concurrency {manifest.concurrency}")
+    fp = manifest.fingerprint or {}
     parts.append(f"{fp.get('model')} on {fp.get('engine')}")
     return " · ".join(parts)
 
@@ -192,7 +192,7 @@ def register(app: typer.Typer) -> None:
         console = Console(stderr=True)
         if rescore:
             from assay.evals.runner import rescore as do_rescore
-            from assay.evals.store import resolve_run
+            from assay.store import resolve_run
 
             run_dir = resolve_run(rescore, out)
             res = do_rescore(run_dir)
@@ -231,12 +231,12 @@ def register(app: typer.Typer) -> None:
                 observer.stop()
         scorecard.render(result.summary, title=f"scorecard {result.run_id}", footer=_footer(result.manifest),
                          console=console, detail=detail)
-        if result.manifest.get("status") != "finished":
+        if result.manifest.status != "finished":
             console.print("[yellow]run incomplete: re-run the same command to resume[/yellow]")
         print(f"run: {result.run_dir}")
         head = scorecard.headline(result.run_id, result.run_dir, result.summary)
-        head.update(status=result.manifest["status"], samples_per_s=result.manifest.get("samples_per_s"),
-                    harness_overhead=result.manifest.get("harness_overhead"))
+        head.update(status=result.manifest.status, samples_per_s=result.manifest.samples_per_s,
+                    harness_overhead=result.manifest.harness_overhead)
         print(json.dumps(head))
-        if result.manifest["status"] != "finished":
+        if result.manifest.status != "finished":
             raise typer.Exit(1)

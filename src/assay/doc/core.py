@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from assay.client import Client, SamplingParams
+from assay.common import fenced_blocks
 from assay.doc.chunker import Chunk, chunk_text
 from assay.errors import AssayError, DataError
 
@@ -383,9 +384,9 @@ class Extraction:
 
 def parse_json_answer(text: str):
     s = text.strip()
-    m = re.search(r"```(?:json)?\s*(.*?)```", s, re.S)
-    if m:
-        s = m.group(1).strip()
+    fences = [f for f in fenced_blocks(s) if f.closed]
+    if fences:
+        s = fences[0].body.strip()
     if not s.startswith(("{", "[")):
         start = s.find("{")
         end = s.rfind("}")

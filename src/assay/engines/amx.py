@@ -187,7 +187,7 @@ def decide(mode: str | None, gguf: Path | None, *, flags: set[str] | None = None
     cache.setdefault("llama_amx", {})[key] = {"safe": safe, "detail": detail,
                                               "probed_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
-        from assay.evals.store import write_json_atomic  # stdlib-only module: no eval machinery comes along
+        from assay.common import write_json_atomic  # stdlib-only module: no eval machinery comes along
 
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, cache)

@@ -13,13 +13,14 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import sys
 import time
 from pathlib import Path
 
-from assay.engines import Endpoint, check_port_free, free_port, log_dir
+from assay.engines import Endpoint, capabilities, check_port_free, free_port, log_dir
 from assay.engines import amx
 from assay.engines._process import ManagedProcess
 from assay.engines.amx import AmxDecision
@@ -115,7 +116,7 @@ class LlamaCppServer:
                                  log_path=str(self.log_path),
                                  extra={"gguf": str(gguf), "threads": self.threads,
                                         "weight_bytes": gguf.stat().st_size, "llama_amx": self.amx.to_dict()},
-                                 fate=self.process.fate)
+                                 fate=self.process.fate, caps=capabilities("llama.cpp", gguf=str(gguf)))
         return self
 
     def stop(self) -> None:
@@ -127,3 +128,29 @@ class LlamaCppServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def local_tokenizer(gguf: str | None):
+    """``text -> token ids`` with the GGUF's own vocabulary in this process (loaded vocabulary-only, ~0.1 s, no
+    weights), identical to llama-cpp-python's /extras/tokenize (same library, same file, add_bos and special on);
+    None when unusable. The server's endpoint waits behind every queued generation (llama-cpp-python serialises all
+    model calls), which stalled eval workers after each reply."""
+    model = _vocab(gguf)
+    if model is None:
+        return None
+    return lambda text: model.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _vocab(gguf: str | None):
+    if not gguf or not os.path.isfile(gguf):
+        return None
+    try:
+        import llama_cpp
+        from llama_cpp._internals import LlamaModel
+
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        return LlamaModel(path_model=gguf, params=params, verbose=False)
+    except Exception:  # noqa: BLE001 - a changed private API or a bad file: ask the server instead
+        return None

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from assay.engines import Endpoint, check_port_free, free_port, log_dir
+from assay.engines import Endpoint, capabilities, check_port_free, free_port, log_dir
 from assay.engines._process import ManagedProcess
 from assay.errors import PrerequisiteError
 from assay.models import ModelSpec
@@ -72,6 +72,12 @@ def engine_version() -> str | None:
         return None
 
 
+def vllm_device() -> str:
+    """"cpu" for a CPU build of vLLM (its version string says so, as vLLM's own platform check reads it), else "gpu"."""
+    v = engine_version() or ""
+    return "cpu" if "cpu" in v else "gpu"
+
+
 class VLLMServer:
     def __init__(self, spec: ModelSpec, *, host: str = "127.0.0.1", port: int | None = None, api_key: str | None = None,
                  options: dict | None = None, extra_args: list[str] | None = None, log_path: str | Path | None = None,
@@ -119,7 +125,8 @@ class VLLMServer:
         self.endpoint = Endpoint(base_url=f"{root}/v1", model=entry.get("id") or self.spec.hf_id, api_key=self.api_key,
                                  engine="vllm", engine_version=engine_version(),
                                  context=entry.get("max_model_len") or self.options.get("max_model_len"),
-                                 pid=self.process.pid, log_path=str(self.log_path), fate=self.process.fate)
+                                 pid=self.process.pid, log_path=str(self.log_path), fate=self.process.fate,
+                                 caps=capabilities("vllm", device=vllm_device()))
         return self
 
     def stop(self) -> None:
