@@ -127,8 +127,6 @@ def migrate(raw: dict) -> dict:
     if v == 0:
         if out.get("kind") == "bench":
             out.setdefault("status", "finished")  # v0 bench folders were written only when the run had finished
-        if out.get("kind") == "eval" and out.get("status") not in ("running", "finished", "interrupted"):
-            out["status"] = "interrupted"
     out["format_version"] = FORMAT_VERSION
     return out
 

@@ -11,23 +11,50 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict
 
 from assay.bench.loadgen import closed_loop, open_loop, poisson_offsets
 from assay.bench.metrics import aggregate
 from assay.bench.sse import RequestResult, SSEPool
 from assay.bench.workloads import Prepared, parse_workloads, prepare, request_body
 from assay.errors import AssayError, EngineDied
+from assay.store import REQUESTS, BenchManifest, RunStore, iso_now, new_run_id
 
-FORCE_ENGINES = ("llama.cpp", "vllm")
-QUEUE_NOTE = ("llama-cpp-python serves one request at a time behind a lock: concurrency > 1 measures queueing, "
-              "not batching")
+QUEUE_NOTE = ("the engine serves one request at a time (llama-cpp-python, behind a lock): concurrency > 1 measures "
+              "queueing, not batching")
+
+
+class RequestRecord(BaseModel):
+    """One timed request of a benchmark, as stored in requests.jsonl."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str = ""
+    workload: str = ""
+    concurrency: int | None = None
+    rate: float | None = None
+    index: int = 0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    requested_output_tokens: int | None = None
+    ttft_s: float | None = None
+    e2e_s: float | None = None
+    tpot_s: float | None = None
+    itl_s: list[float] = []
+    ok: bool = True
+    error: str | None = None
+    status: int | None = None
+    finish_reason: str | None = None
+    tokens_source: str | None = None
+    started_at: float | None = None
+    send_lag_s: float | None = None
+    endpoint: str | None = None
 
 
 @dataclass
@@ -52,13 +79,9 @@ class BenchOptions:
 class BenchRun:
     run_id: str
     run_dir: Path
-    manifest: dict
+    manifest: BenchManifest
     summary: dict
-    results: list[dict]
-
-
-def new_run_id() -> str:
-    return f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    results: list[RequestRecord]
 
 
 class _Sender:
@@ -136,18 +159,20 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
 
     ep = endpoints[0]
     specs = parse_workloads(opts.workloads)
-    run_id = new_run_id()
-    run_dir = Path(opts.out) / run_id
-    created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    Path(opts.out).mkdir(parents=True, exist_ok=True)
+    import secrets
+
+    run_id = new_run_id(opts.out, secrets.token_hex(2), prefix="bench")
+    created_at = iso_now()
     notes: list[str] = []
-    local = ep.pid is not None
+    local = ep.pid is not None or ep.base_url.startswith(("http://127.", "http://localhost"))
     machine = machine_info()
 
     # Bandwidth first: it loads the memory bus and must not overlap the timed requests (cached after once).
     bandwidth = None
     if opts.roofline:
-        on_gpu = ep.engine == "vllm" and bool(machine["gpus"])
-        if local or ep.engine == "llama.cpp" and ep.base_url.startswith(("http://127.", "http://localhost")):
+        on_gpu = ep.caps.device == "gpu" and bool(machine["gpus"])
+        if local:
             log("measuring memory bandwidth (once per machine, cached)..." if not on_gpu else "measuring GPU bandwidth...")
             bandwidth = rl.memory_bandwidth("gpu" if on_gpu else "cpu", refresh=opts.refresh_bandwidth)
         else:
@@ -163,13 +188,13 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
     else:
         notes.append("the server has no tokenizer endpoint: inputs sized by estimate; actual sizes are the server's usage")
 
-    force = ep.engine in FORCE_ENGINES
+    force = ep.caps.forces_output
     if not force:
         notes.append(f"engine {ep.engine!r}: output length not forced (ignore_eos/min_tokens may be rejected); "
                      "reported as measured")
 
     sender = _Sender(endpoints, opts.timeout_s)
-    records: list[dict] = []
+    records: list[RequestRecord] = []
     groups: list[dict] = []
     sampler = MemorySampler(pid=ep.pid).start()
     try:
@@ -181,7 +206,7 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
         else:
             levels = [(c, None) for c in opts.concurrency]
         n_req = opts.requests if opts.requests is not None else (None if opts.duration_s else 5)
-        if any((c or 1) > 1 or r for c, r in levels) and ep.engine == "llama.cpp":
+        if any((c or 1) > 1 or r for c, r in levels) and not ep.caps.batching:
             notes.append(QUEUE_NOTE)
         prepared: list[Prepared] = []
         for spec in specs:
@@ -249,7 +274,7 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
                     records.append(_record(run_id, p.spec.name, conc, rate, i, r, p.spec.output_tokens, where.get(i)))
 
         crosscheck = None
-        want_cc = opts.cross_check if opts.cross_check is not None else (ep.engine == "llama.cpp" and bool(ep.log_path))
+        want_cc = opts.cross_check if opts.cross_check is not None else (ep.caps.timing_log and bool(ep.log_path))
         if want_cc:
             crosscheck = await _cross_check(sender, ep, prepared[0], force, count, bos)
             if crosscheck.get("error"):
@@ -269,28 +294,23 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
                           "gpu_source": "NVML, whole device" if machine["gpus"] else "n/a (no NVIDIA GPU)"},
                "roofline": roof, "crosscheck": crosscheck, "notes": _dedupe(notes),
                "definitions": "vLLM bench serve: TTFT; TPOT=(E2E-TTFT)/(out-1); ITL pooled gaps; usage token counts"}
-    manifest = {"kind": "bench", "run_id": run_id, "created_at": created_at,
-                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "model": ep.model, "engine": ep.engine,
-                "engine_version": ep.engine_version,
-                "endpoints": [{"base_url": e.base_url, "model": e.model, "engine": e.engine,
-                               "engine_version": e.engine_version, "context": e.context, "local": e.pid is not None,
-                               "extra": {k: v for k, v in (e.extra or {}).items()
-                                         if k in ("gguf", "threads", "weight_bytes", "llama_amx")}}
-                              for e in endpoints],
-                "workload": {"spec": opts.workloads, "workloads": [p.to_dict() for p in prepared],
-                             "template_overhead_tokens": overhead, "output_forced": force,
-                             "concurrency": opts.concurrency, "rates": opts.rates, "requests": n_req,
-                             "duration_s": opts.duration_s, "warmup": opts.warmup, "seed": opts.seed,
-                             "slo": opts.slo, "client": "assay.bench.sse (lean asyncio SSE)"},
-                "machine": machine, "counts": {"requests": len(records),
-                                               "ok": sum(1 for r in records if r["ok"])}}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default))
-    with open(run_dir / "requests.jsonl", "w") as f:
-        for r in records:
-            f.write(json.dumps(r, default=_json_default) + "\n")
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
-    return BenchRun(run_id, run_dir, manifest, summary, records)
+    manifest = BenchManifest(
+        run_id=run_id, created_at=created_at, finished_at=iso_now(), status="finished", model=ep.model,
+        engine=ep.engine, engine_version=ep.engine_version,
+        endpoints=[{"base_url": e.base_url, "model": e.model, "engine": e.engine, "engine_version": e.engine_version,
+                    "context": e.context, "local": e.pid is not None,
+                    "extra": {k: v for k, v in (e.extra or {}).items()
+                              if k in ("gguf", "threads", "weight_bytes", "llama_amx")}} for e in endpoints],
+        workload={"spec": opts.workloads, "workloads": [p.to_dict() for p in prepared],
+                  "template_overhead_tokens": overhead, "output_forced": force, "concurrency": opts.concurrency,
+                  "rates": opts.rates, "requests": n_req, "duration_s": opts.duration_s, "warmup": opts.warmup,
+                  "seed": opts.seed, "slo": opts.slo, "client": "assay.bench.sse (lean asyncio SSE)"},
+        machine=_jsonable(machine), counts={"requests": len(records), "ok": sum(1 for r in records if r.ok)})
+    store = RunStore.create(opts.out, run_id, RequestRecord, REQUESTS)
+    store.write_records(records)
+    store.write_summary(_jsonable(summary))
+    store.write_manifest(manifest)  # last: a folder with a manifest is a finished bench run
+    return BenchRun(run_id, store.dir, manifest, summary, records)
 
 
 def _dedupe(xs: list[str]) -> list[str]:
@@ -302,21 +322,25 @@ def _dedupe(xs: list[str]) -> list[str]:
     return out
 
 
-def _json_default(o):
+def _jsonable(o: Any) -> Any:
+    """Paths as text and inf / nan as text (JSON has neither), everywhere in a nested structure."""
+    if isinstance(o, dict):
+        return {k: _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
     if isinstance(o, Path):
         return str(o)
     if isinstance(o, float) and (math.isinf(o) or math.isnan(o)):
         return str(o)
-    raise TypeError(type(o).__name__)
+    return o
 
 
-def _record(run_id, workload, conc, rate, i, r: RequestResult, requested, endpoint) -> dict:
-    return {"run_id": run_id, "workload": workload, "concurrency": conc, "rate": rate, "index": i,
-            "input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "requested_output_tokens": requested,
-            "ttft_s": r.ttft_s, "e2e_s": r.e2e_s, "tpot_s": r.tpot_s, "itl_s": r.itl_s, "ok": r.ok, "error": r.error,
-            "status": r.status, "finish_reason": r.finish_reason, "tokens_source": r.tokens_source,
-            "started_at": r.started_at,
-            "send_lag_s": r.send_lag_s, "endpoint": endpoint}
+def _record(run_id, workload, conc, rate, i, r: RequestResult, requested, endpoint) -> RequestRecord:
+    return RequestRecord(run_id=run_id, workload=workload, concurrency=conc, rate=rate, index=i,
+                         input_tokens=r.input_tokens, output_tokens=r.output_tokens, requested_output_tokens=requested,
+                         ttft_s=r.ttft_s, e2e_s=r.e2e_s, tpot_s=r.tpot_s, itl_s=list(r.itl_s or []), ok=r.ok,
+                         error=r.error, status=r.status, finish_reason=r.finish_reason, tokens_source=r.tokens_source,
+                         started_at=r.started_at, send_lag_s=r.send_lag_s, endpoint=endpoint)
 
 
 def _roofline(ep, bandwidth: dict | None, groups: list[dict]) -> dict:

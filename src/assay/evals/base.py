@@ -1,4 +1,4 @@
-"""The Suite, Record and Metric contracts (docs/architecture.md).
+"""The Suite, Record and Metric contracts (docs/architecture.md in the repository).
 
 A suite is three parts: where samples come from, how a sample becomes chat messages, and a *pure* scoring function.
 Everything else is an optional hook with a typed default on the ``Suite`` base class below; the runner, rescore and

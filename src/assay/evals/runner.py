@@ -455,7 +455,8 @@ async def rescore_async(run_dir: str | Path, suites: dict[str, Any] | None = Non
         unclosed = bool(r.score is not None and r.score.extra.get("think_unclosed"))
         score = await score_completion(scorer, r.suite, r.completion, r.sample(), think_unclosed=unclosed)
         new = r.model_copy(update={"score": score, "status": status_for(r.finish_reason, score, None)})
-        changed += (new.score != r.score or new.status != r.status)
+        before = (r.score.value, r.score.parsed, r.score.extracted) if r.score else None
+        changed += (new.status != r.status or before != (score.value, score.parsed, score.extracted))
         return new
 
     async def redo_batch(recs: list[Record]) -> list[Record]:

@@ -83,7 +83,7 @@ def highlight(text: str | None, extracted: str | None, limit: int = 1500) -> str
     return escape(t)
 
 
-def _samples_table(records: list[dict]) -> str:
+def _samples_table(records: list) -> str:
     if not records:
         return '<p class="note">none</p>'
     out = ['<table class="samples"><thead><tr><th>suite / sample</th><th>status</th><th>score</th><th>target</th>'

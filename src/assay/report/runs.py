@@ -1,6 +1,6 @@
 """Read-only views of stored runs for reports: an eval run (manifest + records + scorecard) and bench runs.
 
-Reports are built only from what a run folder holds (DESIGN.md contract 2); nothing here calls a model.
+Reports are built only from what a run folder holds (docs/architecture.md, contract 2); nothing here calls a model.
 
 Example:
     from assay.report.runs import load_eval_run
