@@ -220,8 +220,10 @@ def register(app: typer.Typer) -> None:
         params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
         if not endpoint:
             console.print(f"starting {model or 'smollm2-135m'} ...")
+        # a suite that needs tool calling (tools in native mode) gets an engine started tool-ready
+        tools = any("tools" in (getattr(s, "requires", ()) or ()) for s in suites)
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
-                             threads=threads, llama_amx=llama_amx) as eps:
+                             threads=threads, llama_amx=llama_amx, tools=tools) as eps:
             observer = RichObserver(console)
             try:
                 result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,
