@@ -30,8 +30,9 @@ from typing import Iterable
 
 from assay.errors import AssayError
 from assay.evals import mathlib
-from assay.common import data_path, fenced_blocks, file_digest, read_jsonl, split_think
+from assay.common import data_path, file_digest, read_jsonl
 from assay.evals.base import Metric, Record, Sample, ToolResult, as_records
+from assay.evals.pytool import code_to_run, feedback_message, tool_output  # noqa: F401 - code_to_run re-exported
 from assay.evals.stats import mean_summary, proportion_summary
 
 DATA = data_path("math_problems.jsonl")
@@ -84,31 +85,6 @@ PYTHON_TOOL = {"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"code": {"type": "string", "description": "Python source"}},
                    "required": ["code"]}}}
 TOOL_MODES = ("prompted", "native")
-OUTPUT_CHARS = 2000  # of stdout + stderr fed back; the rest is cut (a model does not need a megabyte of output)
-
-
-def code_to_run(text: str | None) -> str | None:
-    """The code a prompted reply asks to run: its ```python blocks joined in order (each run starts a fresh
-    interpreter, so a block may use what an earlier block of the same reply defined), unless the reply already gives
-    a \\boxed{} answer (then it is done)."""
-    body, _, _ = split_think(text or "")
-    if mathlib.find_boxed(body):
-        return None
-    blocks = [f.body for f in fenced_blocks(body) if f.lang.lower() in ("python", "py", "python3")]
-    blocks = [b.strip("\n") for b in blocks if b.strip()]
-    return "\n".join(blocks) if blocks else None
-
-
-def tool_output(result) -> str:
-    """What the model is shown of a sandbox run: stdout, then stderr, cut to OUTPUT_CHARS; why it failed, if it did."""
-    out = (result.stdout or "") + (("\n" if result.stdout else "") + result.stderr if result.stderr else "")
-    if len(out) > OUTPUT_CHARS:
-        out = out[:OUTPUT_CHARS] + f"\n... ({len(out) - OUTPUT_CHARS} more characters cut)"
-    if not result.passed and result.status != "failed":
-        out += f"\n[{result.status}: {result.detail}]"
-    return out.strip() or "(no output: print() the values you need)"
-
-
 class MathToolSuite(MathSuite):
     """``math`` with a Python tool: same problems, ids and scorer; a conversation of up to max_rounds tool runs."""
 
@@ -154,8 +130,7 @@ class MathToolSuite(MathSuite):
                 content = tool_output(res)
                 detail = {"mode": res.mode, "fs": res.fs, "wall_s": round(res.wall_s, 3), "detail": res.detail,
                           "code": code[:4000]}
-                msg = None if self.tool_mode == "native" else {
-                    "role": "user", "content": f"Output of your code:\n```output\n{content}\n```"}
+                msg = None if self.tool_mode == "native" else feedback_message(content)
                 chat.tool_result(ToolResult(call_id=call_id, name="python", content=content, status=res.status,
                                             detail=detail), as_message=msg)
 
