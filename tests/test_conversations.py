@@ -80,7 +80,7 @@ def test_conversation_history_turns_and_record(stub, tmp_path):
     assert r.completion == r.turns[-1].completion == "reply 3 to c0 (6 messages)"
     assert r.completion_tokens == sum(t.completion_tokens for t in r.turns)
     assert r.e2e_s == pytest.approx(sum(t.e2e_s for t in r.turns))
-    assert r.score.value == 1.0 and r.status == "ok"
+    assert r.score.value == 1.0 and r.status == "ok" and r.endpoint == st.base_url
     assert res.summary["suites"]["chatty"]["value"] == 1.0
 
 

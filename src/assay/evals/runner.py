@@ -228,7 +228,7 @@ def _conversation_record(rec: Record, chat: "Conversation") -> Record:
         messages=chat.messages, turns=turns, completion=last.completion, reasoning=last.reasoning,
         finish_reason="length" if cut else last.finish_reason, prompt_tokens=total("prompt_tokens"),
         completion_tokens=total("completion_tokens"), ttft_s=turns[0].ttft_s,
-        e2e_s=sum(t.e2e_s or 0.0 for t in turns), endpoint=rec.endpoint))
+        e2e_s=sum(t.e2e_s or 0.0 for t in turns), endpoint=chat.endpoint))
 
 
 async def score_conversation(scorer: Scorer, suite_name: str, turns: list[Turn], sample: Sample) -> Score:
@@ -249,6 +249,7 @@ class Conversation:
         self.messages: list[dict] = list(messages)
         self.turns: list[Turn] = []
         self.request_s = 0.0
+        self.endpoint: str | None = None  # the server of the last reply
 
     async def ask(self, params: dict | None = None, *, label: str = "") -> Completion:
         p = _merge_params(self.params, params)
@@ -260,6 +261,7 @@ class Conversation:
             self.request_s += time.perf_counter() - t0
             raise
         self.request_s += comp.e2e_s
+        self.endpoint = comp.endpoint
         self.messages.append(comp.message())
         self.turns.append(Turn(
             sent=sent, completion=comp.text, reasoning=comp.reasoning, finish_reason=comp.finish_reason,
