@@ -197,7 +197,8 @@ def parse_prompted(text: str | None) -> tuple[list[ToolCall], str | None]:
             calls = []
             for i in items:
                 args = i.get("arguments", i.get("parameters", {}))
-                calls.append(ToolCall.parse(str(i["name"]), args if isinstance(args, (str, dict)) else json.dumps(args)))
+                args = args if isinstance(args, (str, dict)) else json.dumps(args)
+                calls.append(ToolCall.parse(str(i["name"]), args))
             return calls, None
         if value == []:
             return [], None
