@@ -279,3 +279,31 @@ def test_live_tools_both_modes_on_the_embedded_model(tool_server, tmp_path):
     card = res.summary["suites"]["tools"]["metrics"]
     assert {"native/accuracy", "prompted/accuracy"} <= set(card)
     assert rescore(res.run_dir)["changed"] == 0
+
+
+@pytest.mark.parametrize("args, tools", [
+    (["--suite", "tools"], True),
+    (["--suite", "tools", "--suite-opt", "modes=prompted"], False),
+    (["--suite", "mtif,math"], False),
+    (["--suite", "math", "--suite-opt", "tool=python", "--suite-opt", "tool_mode=native"], True),
+])
+def test_eval_asks_the_launcher_for_tool_calling_when_a_suite_requires_it(monkeypatch, args, tools):
+    import contextlib
+
+    from typer.testing import CliRunner
+
+    import assay.engines
+    from assay.cli import app
+
+    seen = {}
+
+    @contextlib.contextmanager
+    def fake_provide(**kw):
+        seen.update(kw)
+        raise AssayError("stop here")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(assay.engines, "provide", fake_provide)
+    out = CliRunner().invoke(app, ["eval", *args, "--limit", "1"])
+    assert out.exit_code == 1 and "stop here" in out.output
+    assert seen["tools"] is tools
