@@ -165,3 +165,16 @@ def test_live_math_with_python_on_the_embedded_model(embedded, tmp_path):
             for x in t.tool_results:
                 assert x.detail["mode"] in ("netns", "socket-guard")
     assert "tool_calls_per_problem" in res.summary["suites"]["math"]["metrics"]
+
+
+def test_an_answer_inside_code_is_not_the_answer():
+    from assay.evals.base import Sample, Turn
+
+    suite = get_suite("math", tool="python")
+    s = Sample(id="x", input={"question": "?"}, target="6")
+    code_only = Turn(completion='Check:\n```python\nprint(f"The answer is: {round(3, 6)}")\n```')
+    assert suite.score_turns([code_only], s).value == 0.0
+    boxed = Turn(completion="```python\nprint(6)\n```\nSo the answer is \\boxed{6}.")
+    assert suite.score_turns([boxed], s).value == 1.0
+    unclosed = Turn(completion="\\boxed{6} then\n```python\nprint('\\\\boxed{7}')")
+    assert suite.score_turns([unclosed], s).value == 1.0

@@ -43,3 +43,13 @@ def tool_output(result) -> str:
 def feedback_message(content: str) -> dict:
     """The user message that brings a prompted tool run's output back to the model."""
     return {"role": "user", "content": f"Output of your code:\n```output\n{content}\n```"}
+
+
+def strip_code(text: str) -> str:
+    """``text`` without its fenced code blocks (an unclosed last fence runs to the end and goes too)."""
+    out, pos = [], 0
+    for f in fenced_blocks(text):
+        out.append(text[pos:f.start])
+        pos = f.end
+    out.append(text[pos:])
+    return "".join(out)

@@ -32,7 +32,7 @@ from assay.errors import AssayError
 from assay.evals import mathlib
 from assay.common import data_path, file_digest, read_jsonl
 from assay.evals.base import Metric, Record, Sample, ToolResult, as_records
-from assay.evals.pytool import code_to_run, feedback_message, tool_output  # noqa: F401 - code_to_run re-exported
+from assay.evals.pytool import code_to_run, feedback_message, strip_code, tool_output  # noqa: F401 - re-exported
 from assay.evals.stats import mean_summary, proportion_summary
 
 DATA = data_path("math_problems.jsonl")
@@ -133,6 +133,12 @@ class MathToolSuite(MathSuite):
                 msg = None if self.tool_mode == "native" else feedback_message(content)
                 chat.tool_result(ToolResult(call_id=call_id, name="python", content=content, status=res.status,
                                             detail=detail), as_message=msg)
+
+    def score_turns(self, turns, sample: Sample):
+        """The last reply, scored as in ``math`` after its code blocks are removed: an "answer is ..." or a box inside
+        code the model wrote (``print(f"The answer is {x}")``) is code, not its answer."""
+        last = turns[-1].completion if turns else ""
+        return self.score(strip_code(last or ""), sample)
 
     def aggregate(self, records: list[Record]) -> list[Metric]:
         """Tool calls per problem (bootstrap interval), the share of problems that used the tool, and sandbox
