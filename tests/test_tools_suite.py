@@ -321,3 +321,21 @@ def test_eval_asks_the_launcher_for_tool_calling_when_a_suite_requires_it(monkey
     out = CliRunner().invoke(app, ["eval", *args, "--limit", "1"])
     assert out.exit_code == 1 and "stop here" in out.output
     assert seen["tools"] is tools
+
+
+def test_engine_flags_for_tool_calling():
+    from assay.engines import capabilities
+    from assay.engines.llamacpp import LlamaCppServer
+    from assay.engines.tools import tool_caps, tool_flags, vllm_parser
+    from assay.models import ModelSpec, resolve
+
+    cmd = LlamaCppServer(resolve("smollm2-135m"), port=1, tools=True).command()
+    assert cmd[cmd.index("--chat_format") + 1] == "chatml-function-calling"
+    assert "--chat_format" not in LlamaCppServer(resolve("smollm2-135m"), port=1).command()
+    assert tool_flags("vllm", ModelSpec(name="x", hf_id="meta-llama/Llama-3.1-8B-Instruct")) == [
+        "--enable-auto-tool-choice", "--tool-call-parser", "llama3_json"]
+    assert vllm_parser(ModelSpec(name="x", hf_id="Qwen/Qwen3-4B-Instruct-2507")) == "hermes"
+    assert tool_caps("vllm", None)["tools"] == "unknown" and tool_caps("vllm", "hermes")["tools"] == "native"
+    caps = capabilities("llama.cpp", tool_format="chatml-function-calling")
+    assert (caps.tools, caps.tool_stream) == ("native", False)
+    assert capabilities("llama.cpp").tools == "none" and capabilities("remote").tools == "unknown"
