@@ -215,8 +215,8 @@ def load_lm_eval_samples(path: Path, metric: str | None = None) -> EvalRun:
         if isinstance(value, bool):
             value = float(value)
         if not isinstance(value, (int, float)):
-            raise DataError(f"{path}:{lineno}: no numeric {name or 'metric'!r} in the sample: pass --metric NAME "
-                            "(one of the row's metric fields)")
+            raise DataError(f"{path}:{lineno}: no numeric {name or 'metric'!r} in the sample: the file's first "
+                            "metric must be a number per sample (lm-eval --log_samples writes one)")
         sid = row.get("doc_hash") or str(row.get("doc_id"))
         resp = (row.get("resps") or [[None]])[0]
         filt = row.get("filtered_resps") or [None]
