@@ -2,10 +2,10 @@
 
 The instruction ids and keyword arguments are those of the official IFEval data (google-research
 ``instruction_following_eval``, Apache-2.0; data CC BY 4.0), so the published ``ifeval_input_data.jsonl`` is checked by
-the same functions as the items assay composes itself. The checkers are written here from the published behaviour,
-with no NLTK: words and sentences are split by the small functions below. Where a checker differs from the reference
-implementation on purpose (mostly: markdown-aware counting, no "undetectable language counts as a pass"), the
-difference is listed in docs/suites-ifeval.md.
+the same functions as the items assay composes itself. ``check``/``check_loose`` take ``rules``: "reference" (the
+default) gives the reference implementation's verdicts (``assay.evals.ifeval_reference``: NLTK punkt, regex keywords,
+its quirks); "assay" uses the checkers below, written from the published intent with no NLTK (markdown-aware counting,
+no "undetectable language counts as a pass"). docs/suites-ifeval.md lists every difference.
 
 Example:
     >>> from assay.evals.ifeval_checks import check, check_loose
