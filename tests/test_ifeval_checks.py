@@ -308,18 +308,22 @@ def test_bad_rules_value_is_one_line_naming_the_fix():
     from typer.testing import CliRunner
 
     from assay.cli import app
-    from assay.errors import DataError
+    from assay.errors import AssayError, DataError
     from assay.evals.suites import get_suite
+    from assay.evals.suites import ifeval as suite
 
-    with pytest.raises(DataError, match=r"rules='strict' is not one of reference, assay: pass --suite-opt rules="):
+    with pytest.raises(AssayError, match=r"option rules='strict': Input should be 'reference' or 'assay'"):
         get_suite("ifeval", rules="strict")
+    with pytest.raises(DataError, match=r"rules='strict' is not one of reference, assay: pass --suite-opt rules="):
+        suite.make(rules="strict")
     with pytest.raises(ValueError, match="rules="):
         ic.check("punctuation:no_comma", "a", {}, rules="strict")
     res = CliRunner().invoke(app, ["eval", "--suite", "ifeval", "--suite-opt", "rules=strict",
                                    "--endpoint", "http://127.0.0.1:9"])
     assert res.exit_code == 1
     out = (res.stderr if hasattr(res, "stderr") else res.output).strip().splitlines()
-    assert out[-1].startswith("error: ifeval rules='strict' is not one of reference, assay"), out
+    assert len(out) == 1 and out[0].startswith("error: suite 'ifeval' option rules='strict': Input should be "
+                                               "'reference' or 'assay'"), out
 
 
 def test_reference_rules_refuse_kwargs_the_reference_would_randomise_or_reject():
