@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
+from assay.cli_common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
 
 
 def _ints(text: str) -> list[int]:
@@ -152,9 +152,10 @@ def _f(x):
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(context_settings=ENGINE_ARGS)
     @one_line_errors
     def bench(
+        typer_ctx: typer.Context,
         model: ModelOpt = None,
         endpoint: EndpointOpt = None,
         engine: EngineOpt = None,
@@ -213,7 +214,7 @@ def register(app: typer.Typer) -> None:
         if not endpoint:
             print(f"starting {model or 'smollm2-135m'} (ctx {ctx or 'default'}) ...", file=sys.stderr)
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=ctx,
-                             threads=threads, llama_amx=llama_amx) as eps:
+                             threads=threads, llama_amx=llama_amx, extra_args=engine_args(typer_ctx, endpoint)) as eps:
             run = run_bench(eps, opts, log=lambda m: print(m, file=sys.stderr))
         print_bench(run, console)
         print(json.dumps(bench_json_line(run)))
