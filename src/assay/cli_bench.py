@@ -112,6 +112,11 @@ def print_bench(run, console) -> None:
                       f"{e['prompt_tokens_evaluated']} tokens ({_num(cc['ttft_minus_prompt_eval_ms'], '{:+.1f}')} ms); "
                       f"TPOT {_num(o['tpot_ms'], '{:.2f}')} ms vs eval {_num(e['ms_per_token'], '{:.2f}')} ms/token "
                       f"over {e['eval_runs']} runs ({_num(cc['tpot_minus_engine_ms'], '{:+.2f}')} ms)")
+    from assay.bench.vllm_metrics import line as vllm_line
+
+    for g in s["groups"]:
+        if g.get("vllm_metrics") and not g["vllm_metrics"].get("error"):
+            console.print(vllm_line(f"{g['workload']} c={g['concurrency']}", g["vllm_metrics"]))
     for n in s.get("notes", []):
         console.print(f"note: {n}", style="dim")
     console.print(f"run folder: {run.run_dir}  (manifest.json, requests.jsonl, summary.json)", style="dim")
@@ -132,7 +137,8 @@ def bench_json_line(run) -> dict:
                     "e2e_ms_p50": _r(g["e2e_s"]["median"]), "decode_tok_s": _f(g["decode_tok_s"]),
                     "output_throughput": _f(g["output_throughput"]), "request_throughput": _f(g["request_throughput"]),
                     "goodput_rps": _f(g.get("goodput_rps")), "peak_rss": g["memory"]["peak_rss"],
-                    "peak_gpu": g["memory"]["peak_gpu"]} for g in s["groups"]],
+                    "peak_gpu": g["memory"]["peak_gpu"],
+                    "vllm_metrics_diff_pct": (g.get("vllm_metrics") or {}).get("diff_pct")} for g in s["groups"]],
         "bandwidth_gb_s": _f(roof["bandwidth_bytes_per_s"] / 1e9) if roof.get("bandwidth_bytes_per_s") else None,
         "roofline": [{"workload": r["workload"], "bound_tok_s": _f(r.get("bound_tok_s")),
                       "achieved_tok_s": _f(r.get("achieved_tok_s")), "percent": _f(r.get("percent"))}

@@ -21,6 +21,7 @@ from typing import Callable
 
 from assay.bench.loadgen import closed_loop, open_loop, poisson_offsets
 from assay.bench.metrics import aggregate
+from assay.bench import vllm_metrics
 from assay.bench.sse import RequestResult, SSEPool
 from assay.bench.workloads import Prepared, parse_workloads, prepare, request_body
 from assay.errors import AssayError, EngineDied
@@ -211,6 +212,7 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
                     await closed_loop(send_warm, opts.warmup, min(opts.warmup, conc or 1))
                 k[0] = issued + opts.warmup
                 sampler.window()
+                metrics0 = await vllm_metrics.before_group(endpoints)  # vLLM: its own figures for these requests
                 where: dict[int, str] = {}
 
                 async def send(i: int, t: float):
@@ -230,6 +232,7 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
                     if fate:
                         raise EngineDied(f"the engine died during the benchmark ({p.spec.name} at {label}): {fate}")
                 rss, gpu = sampler.window()
+                engine_metrics = await vllm_metrics.after_group(endpoints, metrics0, results)
                 if await _fill_tokens(results, p, k[0], count, bos):
                     notes.append("the server streamed no usage (llama-cpp-python ignores stream_options): output "
                                  "tokens = max_tokens for replies cut there (finish_reason length), else the reply "
@@ -239,6 +242,8 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
                      "input_tokens_target": p.input_tokens, "output_tokens_target": p.spec.output_tokens,
                      "forced": force and p.spec.forced, **agg,
                      "memory": {"peak_rss": rss, "peak_gpu": gpu}}
+                if engine_metrics:
+                    g["vllm_metrics"] = engine_metrics
                 short = [r for r in results if r.ok and force and p.spec.forced and r.finish_reason != "length"
                          and r.output_tokens is not None and r.output_tokens < p.spec.output_tokens]
                 if short:
