@@ -166,7 +166,8 @@ def test_bench_cross_checks_against_vllm_metrics_and_samples_engine_rss(ep, tmp_
         assert g["memory"]["peak_rss"] > 500 * 2**20  # the process tree: API server + EngineCore + worker
     console = Console(record=True, width=250)
     print_bench(run, console)
-    assert "cross-check vs vLLM /metrics, fixed:96:32 c=4" in console.export_text()
+    label = run.summary["groups"][-1]["workload"]
+    assert f"cross-check vs vLLM /metrics, {label} c=4: TTFT" in console.export_text()
 
 
 def _marked(mark: str) -> list[int]:
