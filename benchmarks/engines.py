@@ -37,6 +37,20 @@ def tree_rss(pid: int) -> int:
     return sum(q.memory_info().rss for q in [p] + p.children(recursive=True))
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the engine's process tree has used: a figure that, unlike wall time, holds up
+    on a machine that other people's jobs share (the work done, not the time waited for a core)."""
+    p = psutil.Process(pid)
+    total = 0.0
+    for q in [p] + p.children(recursive=True):
+        try:
+            t = q.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 class LlamaServerCpp:
     """llama.cpp's C++ server: continuous batching over --parallel slots sharing one unified KV cache."""
 
@@ -116,22 +130,28 @@ def main() -> None:
             eps = [getattr(h, "endpoint", None) for h in hs]
             urls = [e.base_url if e else h.url for e, h in zip(eps, hs)]
             pids = [e.pid if e else h.pid for e, h in zip(eps, hs)]
+            cpu0 = sum(tree_cpu_s(p) for p in pids)
+            load0 = os.getloadavg()[0]
             with tempfile.TemporaryDirectory() as out:
                 wall, head = run_eval(urls, Path(out), args.limit, args.concurrency)
+            cpu = sum(tree_cpu_s(p) for p in pids) - cpu0
             rss = sum(tree_rss(p) for p in pids)
         finally:
             for h in hs:
                 h.stop()
         row = {"option": name, "label": label, "startup_s": round(startup, 1), "eval_s": round(wall, 1),
                "main_job_s": round(startup + wall, 1), "rss_gib": round(rss / 2**30, 2),
+               "engine_cpu_s": round(cpu, 1), "load_before": round(load0, 1), "load_after": round(os.getloadavg()[0], 1),
                "samples_per_s": head.get("samples_per_s"), "suites": head.get("suites") or head.get("scores")}
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    base = rows[0]["main_job_s"] if rows else None
-    print(f"\n{'option':<52} {'start s':>8} {'eval s':>8} {'job s':>8} {'speed-up':>9} {'RSS GiB':>8}")
+    base = next((r["main_job_s"] for r in rows if r["option"] == "a"), rows[0]["main_job_s"] if rows else None)
+    print(f"\n{'option':<52} {'start s':>8} {'eval s':>8} {'job s':>8} {'speed-up':>9} {'engine CPU s':>13} "
+          f"{'RSS GiB':>8} {'load':>10}")
     for r in rows:
         print(f"{r['label']:<52} {r['startup_s']:>8.1f} {r['eval_s']:>8.1f} {r['main_job_s']:>8.1f} "
-              f"{base / r['main_job_s']:>8.2f}x {r['rss_gib']:>8.2f}")
+              f"{base / r['main_job_s']:>8.2f}x {r['engine_cpu_s']:>13.1f} {r['rss_gib']:>8.2f} "
+              f"{r['load_before']:>4.1f}->{r['load_after']:<4.1f}")
     for r in rows:
         print(f"scores {r['option']}: {json.dumps(r['suites'])}")
     print(json.dumps({"kind": "engines", "rows": rows}))
