@@ -105,3 +105,22 @@ def test_vllm_is_not_imported_by_the_cli():
     code = "import sys, assay.cli; print('vllm' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_conversion_is_cached_by_content_and_a_failed_one_leaves_nothing(tmp_path):
+    from assay.engines import hfconvert
+    from assay.errors import EngineStartError
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF not really")
+    home = tmp_path / "home"
+    # assay's own interpreter has no torch (vLLM lives in its own venv): the converter fails there, in one line
+    with pytest.raises(EngineStartError, match=r"converting m\.gguf for vLLM failed: .*torch.*fix: .*pip install gguf"):
+        hfconvert.cached_checkpoint(gguf, "m", sys.executable, home, log=lambda m: None)
+    assert not any((home / "hf").iterdir())  # no half-written checkpoint to serve later
+    done = hfconvert.cache_dir(gguf, "m", home)
+    done.mkdir(parents=True)
+    (done / hfconvert.DONE).write_text("ok")
+    assert hfconvert.cached_checkpoint(gguf, "m", "/nonexistent/python", home) == done  # cache hit: no converter run
+    gguf.write_bytes(b"GGUF changed")
+    assert hfconvert.cache_dir(gguf, "m", home) != done  # a different file is a different checkpoint
