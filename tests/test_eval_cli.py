@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from assay.cli import app
 from assay.evals.base import Sample, Score
-from assay.evals.store import iter_records
+from assay.store import iter_records
 
 runner = CliRunner()
 

@@ -140,7 +140,7 @@ def test_aggregate_counts_prompts_and_instructions():
         {"status": "truncated", "score": {"value": 0.0, "extra": {"strict": [False], "loose": [False]}}},
         {"status": "error", "score": None},
     ]
-    agg = s.aggregate(recs)
+    agg = _aggregate(s, recs)
     assert set(agg) == {"prompt_strict", "prompt_loose", "inst_strict", "inst_loose"}
     assert (agg["prompt_strict"]["k"], agg["prompt_strict"]["n"]) == (1, 3)
     assert (agg["prompt_loose"]["k"], agg["prompt_loose"]["n"]) == (2, 3)
@@ -151,9 +151,10 @@ def test_aggregate_counts_prompts_and_instructions():
 
 
 def test_instruction_breakdown_from_records():
-    recs = [{"status": "ok", "score": {"extra": {"instruction_ids": ["a:x", "b:y"], "strict": [True, False],
-                                                  "loose": [True, True]}}},
-            {"status": "ok", "score": {"extra": {"instruction_ids": ["a:x"], "strict": [False], "loose": [False]}}}]
+    recs = [{"status": "ok", "score": {"value": 0.0, "extra": {"instruction_ids": ["a:x", "b:y"],
+                                                                "strict": [True, False], "loose": [True, True]}}},
+            {"status": "ok", "score": {"value": 0.0, "extra": {"instruction_ids": ["a:x"], "strict": [False],
+                                                                "loose": [False]}}}]
     b = instruction_breakdown(recs)
     assert (b["a:x"]["strict"]["k"], b["a:x"]["strict"]["n"]) == (1, 2)
     assert (b["b:y"]["loose"]["k"], b["b:y"]["strict"]["k"]) == (1, 0)
@@ -241,6 +242,13 @@ def test_live_embedded_model_two_items(embedded):
         assert len(sc.extra["strict"]) == n and len(sc.extra["loose"]) == n
         assert all(lo or not st for st, lo in zip(sc.extra["strict"], sc.extra["loose"]))  # loose >= strict
         records.append({"status": "ok", "score": sc.to_dict()})
-    agg = s.aggregate(records)
+    agg = _aggregate(s, records)
     assert agg["prompt_strict"]["n"] == 2
     assert agg["inst_strict"]["n"] == sum(len(x.input["instruction_id_list"]) for x in samples)
+
+
+def _aggregate(suite, recs):
+    """A suite's corpus metrics over plain dict records, keyed as in summary.json."""
+    from assay.evals.base import Record
+
+    return {m.key: m.model_dump() for m in suite.aggregate([Record.model_validate(r) for r in recs])}

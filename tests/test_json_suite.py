@@ -159,7 +159,7 @@ def test_score_through_suite_and_aggregate():
             sc = SUITE.score(out, sample)
             recs.append({"category": mode, "status": "ok" if sc.parsed else "unparsed", "score": sc.to_dict()})
     recs.append({"category": "freeform", "status": "error", "score": None})  # errors are not counted here
-    agg = SUITE.aggregate(recs)
+    agg = _aggregate(SUITE, recs)
     assert agg["freeform/parse_rate"]["n"] == 3 and agg["freeform/parse_rate"]["value"] == pytest.approx(2 / 3)
     assert agg["freeform/schema_valid_rate"]["value"] == pytest.approx(1 / 3)
     assert agg["freeform/field_accuracy"]["value"] == pytest.approx(1 / 3)
@@ -204,3 +204,10 @@ def test_every_schema_converts_to_a_llamacpp_grammar():
         assert "root ::=" in gbnf
         for key in task["schema"]["required"]:
             assert f'\\"{key}\\"' in gbnf, (task["id"], key)
+
+
+def _aggregate(suite, recs):
+    """A suite's corpus metrics over plain dict records, keyed as in summary.json."""
+    from assay.evals.base import Record
+
+    return {m.key: m.model_dump() for m in suite.aggregate([Record.model_validate(r) for r in recs])}

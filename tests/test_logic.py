@@ -185,7 +185,7 @@ def test_sizes_option_and_aggregate():
         sc = suite.score(answer if text else "no idea", x)
         recs.append({"category": x.category, "status": "ok" if sc.parsed else "unparsed", "score": sc.to_dict()})
     recs.append({"category": "small", "status": "error", "score": None})
-    agg = suite.aggregate(recs)
+    agg = _aggregate(suite, recs)
     assert agg["cell_accuracy"]["n"] == 4 and agg["cell_accuracy"]["value"] == pytest.approx(0.75)
     assert agg["cell_accuracy[x-large]"]["value"] == 1.0
     assert agg["cell_accuracy[small]"]["n"] == 3
@@ -260,3 +260,10 @@ def test_prompt_spells_out_every_house_in_the_layout():
     layout = msg.rsplit("\n", 1)[-1]
     assert json.loads(layout).keys() == {"House 1", "House 2", "House 3", "House 4"}
     assert all(set(row) == set(x.input["attributes"]) for row in json.loads(layout).values())
+
+
+def _aggregate(suite, recs):
+    """A suite's corpus metrics over plain dict records, keyed as in summary.json."""
+    from assay.evals.base import Record
+
+    return {m.key: m.model_dump() for m in suite.aggregate([Record.model_validate(r) for r in recs])}

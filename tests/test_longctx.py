@@ -224,7 +224,7 @@ def test_aggregate_reports_the_grid_and_task_scores():
     recs = _records(suite, lambda s: not (s.category == "niah" and s.input["length"] == 2048
                                           and s.input["depth"] == 0.5))
     recs.append({**recs[0], "sample_id": "x", "status": "error", "score": None})  # errors are left out
-    agg = suite.aggregate(recs)
+    agg = _aggregate(suite, recs)
     assert agg["niah"]["n"] == 6 and agg["niah"]["value"] == pytest.approx(5 / 6)
     assert agg["niah:L=2K"]["value"] == pytest.approx(2 / 3) and agg["niah:L=1K"]["value"] == 1.0
     assert agg["niah:depth=50%"]["value"] == 0.5
@@ -311,3 +311,10 @@ def test_prepare_keeps_the_stated_estimate_without_a_tokenizer():
     assert suite.tokens_from.startswith("estimate") and suite.max_context == 4096
     s = next(iter(suite.samples(0, None)))
     assert s.meta == {"chars_per_token": 4.0, "tokens_from": "estimate (4.0 chars/token)"}
+
+
+def _aggregate(suite, recs):
+    """A suite's corpus metrics over plain dict records, keyed as in summary.json."""
+    from assay.evals.base import Record
+
+    return {m.key: m.model_dump() for m in suite.aggregate([Record.model_validate(r) for r in recs])}

@@ -7,11 +7,12 @@ from collections import Counter
 import pytest
 import sympy
 
+from assay.common import data_path, read_jsonl
 from assay.errors import AssayError
 from assay.evals import mathlib
 from assay.evals.suites import get_suite
 
-SHIPPED = mathlib.read_jsonl(mathlib.DATA_DIR / "math_problems.jsonl")
+SHIPPED = read_jsonl(data_path("math_problems.jsonl"))
 CATEGORIES = {"algebra", "geometry", "probability_combinatorics", "sequences_functions", "word_problems"}
 
 

@@ -126,10 +126,10 @@ def test_failed_samples_order_harness_failures_first(one_run):
 
     run = load_eval_run(one_run)
     failed = views.sample_rows(run.records, "failed", 50)
-    assert [r["status"] for r in failed[:3]] == ["error", "truncated", "unparsed"]
-    assert all((r.get("score") or {}).get("value") != 1.0 or r["status"] != "ok" for r in failed)
+    assert [r.status for r in failed[:3]] == ["error", "truncated", "unparsed"]
+    assert all((r.score.value if r.score else None) != 1.0 or r.status != "ok" for r in failed)
     slow = views.sample_rows(run.records, "slowest", 3)
-    assert [r["e2e_s"] for r in slow] == sorted([r["e2e_s"] for r in slow], reverse=True)
+    assert [r.e2e_s for r in slow] == sorted([r.e2e_s for r in slow], reverse=True)
 
 
 def test_highlight_marks_last_occurrence_and_escapes():

@@ -19,7 +19,7 @@ from assay.engines import Endpoint
 from assay.evals.base import Record, Sample, Score
 from assay.evals.runner import Observer, rescore, run
 from assay.evals.scorecard import load_run, summarize
-from assay.evals.store import iter_records
+from assay.store import iter_records
 
 
 class Echo:
@@ -410,9 +410,9 @@ def test_scorecard_fits_80_columns_and_leaves_per_category_corpus_metrics_to_the
         "metric": "chrF", **cat,
         "categories": {"probability_and_combinatorics_long": cat, "en-fr": cat},
         "metrics": {"chrf": {"value": 41.25, "low": 0.5, "high": 52.5, "n": 4},
-                    "sandbox: netns": {"value": None, "low": None, "high": None, "n": 4, "mode": "netns"},
-                    "bleu:en-fr": {"value": 12.5, "low": 1.0, "high": 20.0, "n": 2},
-                    "cell_accuracy[small]": {"value": 0.5, "low": 0.1, "high": 0.9, "n": 2}}}}}
+                    "bleu:en-fr": {"value": 12.5, "low": 1.0, "high": 20.0, "n": 2, "category": "en-fr"},
+                    "cell_accuracy[small]": {"value": 0.5, "low": 0.1, "high": 0.9, "n": 2, "category": "small"}},
+        "notes": {"sandbox": "netns"}}}}
     buf = io.StringIO()
     render(card, title="t", footer="f", console=Console(file=buf, width=80, force_terminal=False))
     lines = buf.getvalue().splitlines()

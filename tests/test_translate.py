@@ -173,7 +173,7 @@ def test_aggregate_per_direction_leaves_errors_out_and_counts_them():
     samples = list(suite.samples(0, None))
     recs = [_rec(s, s.target) for s in samples]
     recs[0] = _rec(samples[0], None, status="error")  # en-fr, failed request
-    agg = suite.aggregate(recs)
+    agg = _aggregate(suite, recs)
     assert set(agg) == {"bleu:en-fr", "chrf:en-fr", "bleu:en-zh", "chrf:en-zh"}
     assert agg["bleu:en-fr"]["n"] == 59 and agg["bleu:en-fr"]["errors"] == 1
     assert agg["bleu:en-zh"]["n"] == 60 and agg["bleu:en-zh"]["tokenize"] == "zh"
@@ -186,7 +186,7 @@ def test_aggregate_reads_stored_json_records(tmp_path):
     suite = translate.make(directions="sw-en")
     samples = list(suite.samples(0, None))
     recs = [json.loads(json.dumps(_rec(s, "Hello there."))) for s in samples]
-    agg = suite.aggregate(recs)
+    agg = _aggregate(suite, recs)
     assert 0 <= agg["bleu:sw-en"]["value"] < 5 and agg["chrf:sw-en"]["value"] < 25
     paths = suite.write_artifacts(recs, tmp_path)
     assert paths == [tmp_path / "translate_table.md"] and "sw-en" in paths[0].read_text()
@@ -240,3 +240,10 @@ def test_flores_refuses_misaligned_files(tmp_path):
         flores.load_flores(tmp_path, langs=["en", "fr"])
     with pytest.raises(DataError, match="spa_Latn"):
         flores.load_flores(tmp_path, langs=["en", "es"])
+
+
+def _aggregate(suite, recs):
+    """A suite's corpus metrics over plain dict records, keyed as in summary.json."""
+    from assay.evals.base import Record
+
+    return {m.key: m.model_dump() for m in suite.aggregate([Record.model_validate(r) for r in recs])}

@@ -24,8 +24,8 @@ EndpointOpt = Annotated[
                                           "URL, repeatable or comma-separated (requests spread over them)."),
 ]
 EngineOpt = Annotated[
-    Optional[str], typer.Option("--engine", help="llamacpp (CPU, GGUF) or vllm (GPU, or CPU after `assay vllm-install`). "
-                                                  "Default: the model's own.")
+    Optional[str], typer.Option("--engine", help="llama.cpp (CPU, GGUF; also spelt llamacpp) or vllm (GPU, or CPU "
+                                                  "after `assay vllm-install`). Default: the model's own.")
 ]
 ApiKeyOpt = Annotated[
     Optional[str], typer.Option("--api-key", envvar="ASSAY_API_KEY", help="API key for the endpoint / served engine.")

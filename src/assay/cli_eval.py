@@ -30,6 +30,21 @@ def _parse_value(v: str):
         return v
 
 
+def _json_object(flag: str, text: str | None) -> dict | None:
+    """A JSON object given on the command line, or one line naming the flag and the problem."""
+    from assay.errors import AssayError
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise AssayError(f"{flag} {text!r} is not JSON ({e}): pass an object, e.g. {flag} '{{\"key\": 1}}'") from None
+    if not isinstance(value, dict):
+        raise AssayError(f"{flag} must be a JSON object ({{...}}), not {type(value).__name__}")
+    return value
+
+
 def suite_options(suites: list[str], data: str | None, opts: list[str] | None) -> dict[str, dict]:
     """--data PATH and --suite-opt [suite.]key=value -> {suite: make() kwargs}."""
     from assay.errors import AssayError
@@ -110,8 +125,8 @@ class RichObserver:
         acc = self.sums[rec.suite]
         if rec.status == "error":
             acc[2] += 1
-        elif rec.score:
-            acc[0] += float(rec.score["value"])
+        elif rec.value is not None:
+            acc[0] += rec.value
             acc[1] += 1
         self.progress.update(self.tasks[rec.suite], advance=1, score=self._fmt(rec.suite), errors=acc[2])
 
@@ -119,15 +134,15 @@ class RichObserver:
         self.progress.stop()
 
 
-def _footer(manifest: dict) -> str:
-    sess = (manifest.get("sessions") or [{}])[-1]
+def _footer(manifest) -> str:
+    sess = (manifest.sessions or [{}])[-1]
     parts = [f"{sess.get('samples', 0)} samples in {sess.get('wall_s', 0):.1f} s"]
     if sess.get("samples_per_s") is not None:
         parts.append(f"{sess['samples_per_s']:.2f} samples/s")
     if sess.get("harness_overhead") is not None:
         parts.append(f"harness overhead {sess['harness_overhead']:.1%}")
-    parts.append(f"concurrency {manifest.get('concurrency')}")
-    fp = manifest.get("fingerprint") or {}
+    parts.append(f"concurrency {manifest.concurrency}")
+    fp = manifest.fingerprint or {}
     parts.append(f"{fp.get('model')} on {fp.get('engine')}")
     return " · ".join(parts)
 
@@ -180,6 +195,16 @@ def register(app: typer.Typer) -> None:
         fresh: Annotated[bool, typer.Option(help="Start a new run even if one with this fingerprint exists.")] = False,
         detail: Annotated[bool, typer.Option(help="Also print per-category corpus metrics (e.g. BLEU per "
                                                   "direction) in the scorecard.")] = False,
+        system_prompt: Annotated[Optional[str], typer.Option(
+            help="A system message before every prompt (a suite's own system message wins); part of the "
+                 "fingerprint.")] = None,
+        chat_template_kwargs: Annotated[Optional[str], typer.Option(
+            help='JSON object for the server\'s chat template, e.g. \'{"enable_thinking": false}\' (vLLM); part of '
+                 "the fingerprint.")] = None,
+        extra_body: Annotated[Optional[str], typer.Option(
+            help="JSON object added to every request body (e.g. '{\"top_k\": 20}'); part of the fingerprint.")] = None,
+        log_to: Annotated[Optional[str], typer.Option(
+            "--log-to", help="Also log the finished run to a tracker: mlflow (MLFLOW_TRACKING_URI; default ./mlruns).")] = None,
     ):
         """Evaluate a model on suites; resumable (re-run the same command), with a scorecard and 95 % intervals.
 
@@ -192,7 +217,7 @@ def register(app: typer.Typer) -> None:
         console = Console(stderr=True)
         if rescore:
             from assay.evals.runner import rescore as do_rescore
-            from assay.evals.store import resolve_run
+            from assay.store import resolve_run
 
             run_dir = resolve_run(rescore, out)
             res = do_rescore(run_dir)
@@ -215,9 +240,13 @@ def register(app: typer.Typer) -> None:
             names = default_suites()
             if limit is None:
                 limit = DEFAULT_LIMIT
+        if log_to is not None and log_to not in ("mlflow",):
+            raise typer.BadParameter(f"--log-to {log_to!r}: the tracker assay knows is mlflow")
         opts = suite_options(names, data, suite_opt)
         suites = build_suites(names, opts)
-        params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+        params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
+                                chat_template_kwargs=_json_object("--chat-template-kwargs", chat_template_kwargs),
+                                extra_body=_json_object("--extra-body", extra_body))
         if not endpoint:
             console.print(f"starting {model or 'smollm2-135m'} ...")
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
@@ -226,17 +255,22 @@ def register(app: typer.Typer) -> None:
             try:
                 result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,
                                               concurrency=concurrency, command=_command_line(ctx), fresh=fresh,
-                                              suite_options=opts, observer=observer))
+                                              suite_options=opts, observer=observer,
+                                              system_prompt=system_prompt))
             finally:
                 observer.stop()
         scorecard.render(result.summary, title=f"scorecard {result.run_id}", footer=_footer(result.manifest),
                          console=console, detail=detail)
-        if result.manifest.get("status") != "finished":
+        if result.manifest.status != "finished":
             console.print("[yellow]run incomplete: re-run the same command to resume[/yellow]")
         print(f"run: {result.run_dir}")
+        if log_to == "mlflow":
+            from assay.report.tracking import log_to_mlflow
+
+            console.print(f"mlflow run: {log_to_mlflow(result.run_dir, result.manifest, result.summary)}")
         head = scorecard.headline(result.run_id, result.run_dir, result.summary)
-        head.update(status=result.manifest["status"], samples_per_s=result.manifest.get("samples_per_s"),
-                    harness_overhead=result.manifest.get("harness_overhead"))
+        head.update(status=result.manifest.status, samples_per_s=result.manifest.samples_per_s,
+                    harness_overhead=result.manifest.harness_overhead)
         print(json.dumps(head))
-        if result.manifest["status"] != "finished":
+        if result.manifest.status != "finished":
             raise typer.Exit(1)

@@ -16,18 +16,17 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
 import random
-import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator, Literal
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import httpx
 import openai
 from pydantic import BaseModel, ConfigDict, Field
 
+from assay.common import split_think
+from assay.common import split_think as split_thinking  # noqa: F401 - the name tests and users import
 from assay.errors import EndpointUnreachable, EngineDied, RequestError
 
 if TYPE_CHECKING:
@@ -48,6 +47,15 @@ class SamplingParams(BaseModel):
     frequency_penalty: float | None = None
     response_format: dict | None = None  # {"type": "json_schema", "json_schema": {...}} or {"type": "json_object"}
     ignore_eos: bool = False  # llama.cpp and vLLM accept it; forces output length in benchmarks
+    # sent as they are in the request body (vLLM: {"chat_template_kwargs": {"enable_thinking": false}}, top_k, ...)
+    extra_body: dict | None = None
+    chat_template_kwargs: dict | None = None
+
+    def fingerprint(self) -> dict:
+        """What identifies these parameters in a run's fingerprint. Fields added after the first release count only
+        when set, so runs started before them still resume."""
+        d = self.model_dump()
+        return {k: v for k, v in d.items() if k not in _LATE_FIELDS or v is not None}
 
     def request_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
@@ -55,7 +63,9 @@ class SamplingParams(BaseModel):
             v = getattr(self, name)
             if v is not None:
                 kw[name] = v
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(self.extra_body or {})
+        if self.chat_template_kwargs is not None:
+            extra["chat_template_kwargs"] = self.chat_template_kwargs
         if self.ignore_eos:
             # vLLM honours ignore_eos; llama-cpp-python's server ignores it but honours min_tokens (it masks the EOS
             # token until then), so send both to force exactly max_tokens on either engine
@@ -64,6 +74,9 @@ class SamplingParams(BaseModel):
         if extra:
             kw["extra_body"] = extra
         return kw
+
+
+_LATE_FIELDS = ("extra_body", "chat_template_kwargs")
 
 
 @dataclass
@@ -113,25 +126,11 @@ class Delta:
     t: float  # seconds since send
 
 
-_THINK_OPEN = re.compile(r"^\s*<think>", re.S)
-_THINK_BLOCK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.S)
-
-
-def split_thinking(raw: str) -> tuple[str, str | None, bool]:
-    """(answer, reasoning, unclosed). Only a *leading* think block is stripped; an unclosed one leaves no answer."""
-    m = _THINK_BLOCK.match(raw)
-    if m:
-        return raw[m.end():], m.group(1).strip(), False
-    if _THINK_OPEN.match(raw):
-        return "", raw.split("<think>", 1)[1].strip(), True
-    return raw, None, False
-
-
 def _engine_compat(kwargs: dict[str, Any], ep: "Endpoint") -> dict[str, Any]:
-    """llama-cpp-python's server (0.3.x) takes a schema only as {"type": "json_object", "schema": S} and answers 422 to
-    OpenAI's {"type": "json_schema", "json_schema": {"schema": S}}; translate so callers can speak plain OpenAI."""
+    """Callers speak plain OpenAI; an engine whose capabilities say it takes a JSON schema as
+    {"type": "json_object", "schema": S} gets it that way."""
     rf = kwargs.get("response_format")
-    if ep.engine == "llama.cpp" and isinstance(rf, dict) and rf.get("type") == "json_schema":
+    if ep.caps.json_schema == "json_object" and isinstance(rf, dict) and rf.get("type") == "json_schema":
         schema = (rf.get("json_schema") or {}).get("schema") or {}
         kwargs = {**kwargs, "response_format": {"type": "json_object", "schema": schema}}
     return kwargs
@@ -186,23 +185,6 @@ class _Slot:
                 timeout=httpx.Timeout(600.0, connect=10.0),
             ),
         )
-
-
-@functools.lru_cache(maxsize=4)
-def _local_vocab(gguf: str | None):
-    """The tokenizer of a GGUF we serve ourselves, loaded vocabulary-only (~0.1 s, no weights); None when unusable.
-    Tokens are identical to llama-cpp-python's /extras/tokenize (same library, same file, add_bos and special on)."""
-    if not gguf or not os.path.isfile(gguf):
-        return None
-    try:
-        import llama_cpp
-        from llama_cpp._internals import LlamaModel
-
-        params = llama_cpp.llama_model_default_params()
-        params.vocab_only = True
-        return LlamaModel(path_model=gguf, params=params, verbose=False)
-    except Exception:  # noqa: BLE001 - a changed private API or a bad file: ask the server instead
-        return None
 
 
 class Client:
@@ -300,6 +282,7 @@ class Client:
             **_engine_compat(params.request_kwargs(), ep),
         )
         parts: list[str] = []
+        reasoning_parts: list[str] = []  # vLLM's reasoning parsers send it apart: delta.reasoning_content / .reasoning
         chunk_times: list[float] = []
         finish_reason = None
         usage = None
@@ -311,7 +294,13 @@ class Client:
                 if chunk.usage is not None:
                     usage = chunk.usage
                 for choice in chunk.choices or []:
-                    piece = choice.delta.content if choice.delta else None
+                    delta = choice.delta
+                    piece = delta.content if delta else None
+                    thought = (getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+                               if delta else None)
+                    if thought:
+                        reasoning_parts.append(thought)
+                        chunk_times.append(now)
                     if piece:
                         parts.append(piece)
                         chunk_times.append(now)
@@ -322,7 +311,9 @@ class Client:
             await stream.close()
         e2e = time.perf_counter() - t0
         raw = "".join(parts)
-        text, reasoning, unclosed = split_thinking(raw)
+        text, reasoning, unclosed = split_think(raw)
+        if reasoning_parts:
+            reasoning = "".join(reasoning_parts) + (f"\n{reasoning}" if reasoning else "")
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
         usage_source = "server" if usage is not None else None
@@ -358,19 +349,15 @@ class Client:
         return await self._tokenize_on(self.slots[0].endpoint, text)
 
     async def _tokenize_on(self, ep: "Endpoint", text: str) -> list[int] | None:
-        local = _local_vocab(ep.extra.get("gguf")) if ep.engine == "llama.cpp" else None
-        if local is not None:
-            # the same GGUF vocabulary in this process: the server's /extras/tokenize waits behind every queued
-            # generation (llama-cpp-python serialises all model calls), which stalled eval workers after each reply
-            return local.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+        if ep.caps.local_tokenizer is not None:
+            return ep.caps.local_tokenizer(text)
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=120.0)
         root = ep.base_url.rstrip("/").removesuffix("/v1")
         headers = {"Authorization": f"Bearer {ep.api_key}"} if ep.api_key else {}
-        routes = [(f"{root}/extras/tokenize", {"input": text}), (f"{root}/tokenize", {"model": ep.model, "prompt": text})]
-        if ep.engine == "vllm":
-            routes.reverse()
-        for url, body in routes:
+        bodies = {"/extras/tokenize": {"input": text}, "/tokenize": {"model": ep.model, "prompt": text}}
+        for route in ep.caps.tokenize_routes:
+            url, body = f"{root}{route}", bodies[route]
             try:
                 r = await self._http.post(url, json=body, headers=headers)
             except httpx.HTTPError:

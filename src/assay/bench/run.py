@@ -11,24 +11,54 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+from pydantic import BaseModel, ConfigDict
+
+from assay.bench import vllm_metrics
 from assay.bench.loadgen import closed_loop, open_loop, poisson_offsets
 from assay.bench.metrics import aggregate
-from assay.bench import vllm_metrics
 from assay.bench.sse import RequestResult, SSEPool
 from assay.bench.workloads import Prepared, parse_workloads, prepare, request_body
 from assay.errors import AssayError, EngineDied
+from assay.bench.peer import vllm_results
+from assay.common import write_json_atomic
+from assay.store import REQUESTS, BenchManifest, RunStore, iso_now, new_run_id
 
-FORCE_ENGINES = ("llama.cpp", "vllm")
-QUEUE_NOTE = ("llama-cpp-python serves one request at a time behind a lock: concurrency > 1 measures queueing, "
-              "not batching")
+QUEUE_NOTE = ("the engine serves one request at a time (llama-cpp-python, behind a lock): concurrency > 1 measures "
+              "queueing, not batching")
+
+
+class RequestRecord(BaseModel):
+    """One timed request of a benchmark, as stored in requests.jsonl."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str = ""
+    workload: str = ""
+    concurrency: int | None = None
+    rate: float | None = None
+    index: int = 0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    requested_output_tokens: int | None = None
+    ttft_s: float | None = None
+    e2e_s: float | None = None
+    tpot_s: float | None = None
+    itl_s: list[float] = []
+    ok: bool = True
+    error: str | None = None
+    status: int | None = None
+    finish_reason: str | None = None
+    tokens_source: str | None = None
+    started_at: float | None = None
+    send_lag_s: float | None = None
+    endpoint: str | None = None
 
 
 @dataclass
@@ -53,13 +83,9 @@ class BenchOptions:
 class BenchRun:
     run_id: str
     run_dir: Path
-    manifest: dict
+    manifest: BenchManifest
     summary: dict
-    results: list[dict]
-
-
-def new_run_id() -> str:
-    return f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    results: list[RequestRecord]
 
 
 class _Sender:
@@ -130,172 +156,212 @@ async def _fill_tokens(results, p: Prepared, first_index: int, count, bos: int) 
     return filled
 
 
+@dataclass
+class _Bench:
+    """What the steps of one benchmark share: the endpoints, options, notes for the report, and the tokenizer."""
+
+    endpoints: list
+    opts: BenchOptions
+    log: Callable[[str], None]
+    notes: list[str] = field(default_factory=list)
+    count: Callable | None = None  # text -> tokens with the served model's tokenizer; None: estimates
+    bos: int = 0
+    force: bool = False
+    engine_metrics: dict | None = None  # the last level's /metrics cross-check (vLLM), see bench/vllm_metrics.py
+
+    @property
+    def ep(self):
+        return self.endpoints[0]
+
+
 async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
-    from assay.bench import roofline as rl
+    """Bandwidth → tokenizer → workloads → the timed levels → cross-check → the run folder."""
     from assay.bench.resources import MemorySampler, machine_info
     from assay.client import Client
 
-    ep = endpoints[0]
-    specs = parse_workloads(opts.workloads)
-    run_id = new_run_id()
-    run_dir = Path(opts.out) / run_id
-    created_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    notes: list[str] = []
-    local = ep.pid is not None
+    b = _Bench(endpoints, opts, log)
+    ep = b.ep
+    created_at = iso_now()
     machine = machine_info()
-
-    # Bandwidth first: it loads the memory bus and must not overlap the timed requests (cached after once).
-    bandwidth = None
-    if opts.roofline:
-        on_gpu = ep.engine == "vllm" and bool(machine["gpus"])
-        if local or ep.engine == "llama.cpp" and ep.base_url.startswith(("http://127.", "http://localhost")):
-            log("measuring memory bandwidth (once per machine, cached)..." if not on_gpu else "measuring GPU bandwidth...")
-            bandwidth = rl.memory_bandwidth("gpu" if on_gpu else "cpu", refresh=opts.refresh_bandwidth)
-        else:
-            notes.append("roofline: the engine is remote, so this machine's bandwidth says nothing about it (n/a)")
-    machine["bandwidth"] = bandwidth
-
+    machine["bandwidth"] = _bandwidth(b, machine)  # before any timed request: it loads the memory bus
     tok_client = Client(endpoints)  # the served model's tokenizer, outside every timed path
-    toks = await tok_client.tokenize("hello")
-    count = None
-    if toks is not None:
-        async def count(text: str) -> int:
-            return await tok_client.count_tokens(text)
-    else:
-        notes.append("the server has no tokenizer endpoint: inputs sized by estimate; actual sizes are the server's usage")
-
-    force = ep.engine in FORCE_ENGINES
-    if not force:
-        notes.append(f"engine {ep.engine!r}: output length not forced (ignore_eos/min_tokens may be rejected); "
-                     "reported as measured")
-
+    await _tokenizer(b, tok_client)
+    b.force = ep.caps.forces_output
+    if not b.force:
+        b.notes.append(f"engine {ep.engine!r}: output length not forced (ignore_eos/min_tokens may be rejected); "
+                       "reported as measured")
     sender = _Sender(endpoints, opts.timeout_s)
-    records: list[dict] = []
-    groups: list[dict] = []
     sampler = MemorySampler(pid=ep.pid).start()
     try:
-        overhead = await _template_overhead(ep, count)
-        bos = await count("") if count else 0  # a tokenizer that adds BOS counts it in every call
-        levels: list[tuple[int | None, float | None]]
-        if opts.rates:
-            levels = [(max(opts.concurrency) if opts.concurrency != [1] else None, r) for r in opts.rates]
-        else:
-            levels = [(c, None) for c in opts.concurrency]
-        n_req = opts.requests if opts.requests is not None else (None if opts.duration_s else 5)
-        if any((c or 1) > 1 or r for c, r in levels) and ep.engine == "llama.cpp":
-            notes.append(QUEUE_NOTE)
-        prepared: list[Prepared] = []
-        for spec in specs:
-            n_prompts = max(2, min(opts.max_prompts, (n_req or opts.max_prompts) + opts.warmup))
-            log(f"preparing {spec.name} ({n_prompts} prompt(s))...")
-            # one extra, never-sent prompt for the cross-check (a prefix cache would hide its prompt evaluation)
-            p = await prepare(spec, n_prompts=n_prompts + 1, context=ep.context, count=count,
-                              template_overhead=overhead, seed=opts.seed)
-            prepared.append(p)
-            notes.extend(f"{spec.name}: {n}" for n in p.notes)
-
-        for p in prepared:
-            issued = 0  # requests of this workload so far, across levels: each gets its own prompt
-            for conc, rate in levels:
-                label = f"rate {rate:g}/s" if rate else f"concurrency {conc}"
-                log(f"running {p.spec.name} at {label}...")
-                k = [issued]
-
-                def body_for(i: int) -> dict:
-                    return request_body(ep.model, p.message_for(i), p.spec, force=force)
-
-                async def send_warm(i: int, t: float):
-                    r, _ = await sender.send(body_for(k[0] + i), t)
-                    return r
-
-                if opts.warmup:
-                    await closed_loop(send_warm, opts.warmup, min(opts.warmup, conc or 1))
-                k[0] = issued + opts.warmup
-                sampler.window()
-                metrics0 = await vllm_metrics.before_group(endpoints)  # vLLM: its own figures for these requests
-                where: dict[int, str] = {}
-
-                async def send(i: int, t: float):
-                    r, url = await sender.send(body_for(k[0] + i), t)
-                    where[i] = url
-                    return r
-
-                if rate:
-                    n = n_req or max(1, int(round(rate * (opts.duration_s or 10))))
-                    offsets = poisson_offsets(rate, n, seed=opts.seed)
-                    results, dur = await open_loop(send, offsets, max_concurrency=conc)
-                else:
-                    results, dur = await closed_loop(send, n_req, conc or 1, duration_s=opts.duration_s)
-                issued = k[0] + len(results)
-                for e in endpoints:  # an engine we started that died: say how, not "N requests failed"
-                    fate = e.fate() if e.fate else None
-                    if fate:
-                        raise EngineDied(f"the engine died during the benchmark ({p.spec.name} at {label}): {fate}")
-                rss, gpu = sampler.window()
-                engine_metrics = await vllm_metrics.after_group(endpoints, metrics0, results)
-                if await _fill_tokens(results, p, k[0], count, bos):
-                    notes.append("the server streamed no usage (llama-cpp-python ignores stream_options): output "
-                                 "tokens = max_tokens for replies cut there (finish_reason length), else the reply "
-                                 "re-tokenized with the server's tokenizer; input tokens = prompt sizes measured with it")
-                agg = aggregate(results, dur, opts.slo)
-                g = {"workload": p.spec.name, "concurrency": conc, "rate": rate,
-                     "input_tokens_target": p.input_tokens, "output_tokens_target": p.spec.output_tokens,
-                     "forced": force and p.spec.forced, **agg,
-                     "memory": {"peak_rss": rss, "peak_gpu": gpu}}
-                if engine_metrics:
-                    g["vllm_metrics"] = engine_metrics
-                short = [r for r in results if r.ok and force and p.spec.forced and r.finish_reason != "length"
-                         and r.output_tokens is not None and r.output_tokens < p.spec.output_tokens]
-                if short:
-                    notes.append(f"{p.spec.name}: {len(short)} request(s) stopped before {p.spec.output_tokens} "
-                                 "output tokens although forced (the engine ignored ignore_eos/min_tokens)")
-                groups.append(g)
-                for i, r in enumerate(results):
-                    records.append(_record(run_id, p.spec.name, conc, rate, i, r, p.spec.output_tokens, where.get(i)))
-
+        overhead = await _template_overhead(ep, b.count)
+        b.bos = await b.count("") if b.count else 0  # a tokenizer that adds BOS counts it in every call
+        levels, n_req = _levels(b)
+        prepared = await _prepare_workloads(b, n_req, overhead)
+        run_id = new_run_id(opts.out, secrets.token_hex(2), prefix="bench")
+        groups, records = await _run_levels(b, run_id, prepared, levels, n_req, sender, sampler)
         crosscheck = None
-        want_cc = opts.cross_check if opts.cross_check is not None else (ep.engine == "llama.cpp" and bool(ep.log_path))
+        want_cc = opts.cross_check if opts.cross_check is not None else (ep.caps.timing_log and bool(ep.log_path))
         if want_cc:
-            crosscheck = await _cross_check(sender, ep, prepared[0], force, count, bos)
+            crosscheck = await _cross_check(sender, ep, prepared[0], b.force, b.count, b.bos)
             if crosscheck.get("error"):
-                notes.append(f"cross-check: {crosscheck['error']}")
+                b.notes.append(f"cross-check: {crosscheck['error']}")
     finally:
         sampler.stop()
         await sender.aclose()
         await tok_client.aclose()
-
-    roof = None
-    if opts.roofline:
-        roof = _roofline(ep, bandwidth, groups)
-    summary = {"run_id": run_id, "kind": "bench", "model": ep.model, "engine": ep.engine,
-               "groups": groups,
+    summary = {"run_id": run_id, "kind": "bench", "model": ep.model, "engine": ep.engine, "groups": groups,
                "memory": {"peak_rss": sampler.peak_rss, "peak_gpu": sampler.peak_gpu,
                           "rss_source": "engine process tree (psutil)" if ep.pid else "n/a (engine not local)",
                           "gpu_source": "NVML, whole device" if machine["gpus"] else "n/a (no NVIDIA GPU)"},
-               "roofline": roof, "crosscheck": crosscheck, "notes": _dedupe(notes),
+               "roofline": _roofline(ep, machine["bandwidth"], groups) if opts.roofline else None,
+               "crosscheck": crosscheck, "notes": _dedupe(b.notes),
                "definitions": "vLLM bench serve: TTFT; TPOT=(E2E-TTFT)/(out-1); ITL pooled gaps; usage token counts"}
-    manifest = {"kind": "bench", "run_id": run_id, "created_at": created_at,
-                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "model": ep.model, "engine": ep.engine,
-                "engine_version": ep.engine_version,
-                "endpoints": [{"base_url": e.base_url, "model": e.model, "engine": e.engine,
-                               "engine_version": e.engine_version, "context": e.context, "local": e.pid is not None,
-                               "extra": {k: v for k, v in (e.extra or {}).items()
-                                         if k in ("gguf", "threads", "weight_bytes", "llama_amx")}}
-                              for e in endpoints],
-                "workload": {"spec": opts.workloads, "workloads": [p.to_dict() for p in prepared],
-                             "template_overhead_tokens": overhead, "output_forced": force,
-                             "concurrency": opts.concurrency, "rates": opts.rates, "requests": n_req,
-                             "duration_s": opts.duration_s, "warmup": opts.warmup, "seed": opts.seed,
-                             "slo": opts.slo, "client": "assay.bench.sse (lean asyncio SSE)"},
-                "machine": machine, "counts": {"requests": len(records),
-                                               "ok": sum(1 for r in records if r["ok"])}}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default))
-    with open(run_dir / "requests.jsonl", "w") as f:
-        for r in records:
-            f.write(json.dumps(r, default=_json_default) + "\n")
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
-    return BenchRun(run_id, run_dir, manifest, summary, records)
+    manifest = _manifest(b, run_id, created_at, machine, prepared, overhead, n_req, records)
+    store = RunStore.create(opts.out, run_id, RequestRecord, REQUESTS)
+    store.write_records(records)
+    store.write_summary(_jsonable(summary))
+    write_json_atomic(store.dir / "vllm_bench.json", _jsonable(vllm_results(records, groups, opts.slo)))
+    store.write_manifest(manifest)  # last: a folder with a manifest is a finished bench run
+    return BenchRun(run_id, store.dir, manifest, summary, records)
+
+
+def _bandwidth(b: _Bench, machine: dict) -> dict | None:
+    """This machine's memory bandwidth for the roofline (measured once per machine, cached), when it says anything
+    about the engine: not for a remote one."""
+    from assay.bench import roofline as rl
+
+    if not b.opts.roofline:
+        return None
+    ep = b.ep
+    if ep.pid is None and not ep.base_url.startswith(("http://127.", "http://localhost")):
+        b.notes.append("roofline: the engine is remote, so this machine's bandwidth says nothing about it (n/a)")
+        return None
+    on_gpu = ep.caps.device == "gpu" and bool(machine["gpus"])
+    b.log("measuring GPU bandwidth..." if on_gpu else "measuring memory bandwidth (once per machine, cached)...")
+    return rl.memory_bandwidth("gpu" if on_gpu else "cpu", refresh=b.opts.refresh_bandwidth)
+
+
+async def _tokenizer(b: _Bench, tok_client) -> None:
+    if await tok_client.tokenize("hello") is None:
+        b.notes.append("the server has no tokenizer endpoint: inputs sized by estimate; actual sizes are the "
+                       "server's usage")
+        return
+
+    async def count(text: str) -> int:
+        return await tok_client.count_tokens(text)
+
+    b.count = count
+
+
+def _levels(b: _Bench) -> tuple[list[tuple[int | None, float | None]], int | None]:
+    """The load levels (closed-loop concurrency, or open-loop rates) and the requests per level."""
+    opts = b.opts
+    if opts.rates:
+        levels = [(max(opts.concurrency) if opts.concurrency != [1] else None, r) for r in opts.rates]
+    else:
+        levels = [(c, None) for c in opts.concurrency]
+    n_req = opts.requests if opts.requests is not None else (None if opts.duration_s else 5)
+    if any((c or 1) > 1 or r for c, r in levels) and not b.ep.caps.batching:
+        b.notes.append(QUEUE_NOTE)
+    return levels, n_req
+
+
+async def _prepare_workloads(b: _Bench, n_req: int | None, overhead: int) -> list[Prepared]:
+    opts, out = b.opts, []
+    for spec in parse_workloads(opts.workloads):
+        n_prompts = max(2, min(opts.max_prompts, (n_req or opts.max_prompts) + opts.warmup))
+        b.log(f"preparing {spec.name} ({n_prompts} prompt(s))...")
+        # one extra, never-sent prompt for the cross-check (a prefix cache would hide its prompt evaluation)
+        p = await prepare(spec, n_prompts=n_prompts + 1, context=b.ep.context, count=b.count,
+                          template_overhead=overhead, seed=opts.seed)
+        out.append(p)
+        b.notes.extend(f"{spec.name}: {n}" for n in p.notes)
+    return out
+
+
+async def _run_levels(b: _Bench, run_id: str, prepared: list[Prepared], levels, n_req, sender: _Sender,
+                      sampler) -> tuple[list[dict], list[RequestRecord]]:
+    groups: list[dict] = []
+    records: list[RequestRecord] = []
+    for p in prepared:
+        issued = 0  # requests of this workload so far, across levels: each gets its own prompt
+        for conc, rate in levels:
+            results, dur, where, first = await _one_level(b, p, conc, rate, n_req, issued, sender, sampler)
+            issued = first + len(results)
+            rss, gpu = sampler.window()
+            if await _fill_tokens(results, p, first, b.count, b.bos):
+                b.notes.append("the server streamed no usage (llama-cpp-python ignores stream_options): output "
+                               "tokens = max_tokens for replies cut there (finish_reason length), else the reply "
+                               "re-tokenized with the server's tokenizer; input tokens = prompt sizes measured with "
+                               "it")
+            forced = b.force and p.spec.forced
+            groups.append({"workload": p.spec.name, "concurrency": conc, "rate": rate,
+                           "input_tokens_target": p.input_tokens, "output_tokens_target": p.spec.output_tokens,
+                           "forced": forced, **aggregate(results, dur, b.opts.slo),
+                           "memory": {"peak_rss": rss, "peak_gpu": gpu},
+                           **({"vllm_metrics": b.engine_metrics} if b.engine_metrics else {})})
+            short = [r for r in results if r.ok and forced and r.finish_reason != "length"
+                     and r.output_tokens is not None and r.output_tokens < p.spec.output_tokens]
+            if short:
+                b.notes.append(f"{p.spec.name}: {len(short)} request(s) stopped before {p.spec.output_tokens} "
+                               "output tokens although forced (the engine ignored ignore_eos/min_tokens)")
+            records += [_record(run_id, p.spec.name, conc, rate, i, r, p.spec.output_tokens, where.get(i))
+                        for i, r in enumerate(results)]
+    return groups, records
+
+
+async def _one_level(b: _Bench, p: Prepared, conc, rate, n_req, issued: int, sender: _Sender, sampler):
+    """Warm up, then time one load level. Returns (results, seconds, endpoint per result, first prompt index)."""
+    label = f"rate {rate:g}/s" if rate else f"concurrency {conc}"
+    b.log(f"running {p.spec.name} at {label}...")
+
+    def body_for(i: int) -> dict:
+        return request_body(b.ep.model, p.message_for(i), p.spec, force=b.force)
+
+    async def send_warm(i: int, t: float):
+        r, _ = await sender.send(body_for(issued + i), t)
+        return r
+
+    if b.opts.warmup:
+        await closed_loop(send_warm, b.opts.warmup, min(b.opts.warmup, conc or 1))
+    first = issued + b.opts.warmup
+    sampler.window()
+    metrics0 = await vllm_metrics.before_group(b.endpoints)  # /metrics: the engine's own figures for these requests
+    where: dict[int, str] = {}
+
+    async def send(i: int, t: float):
+        r, url = await sender.send(body_for(first + i), t)
+        where[i] = url
+        return r
+
+    if rate:
+        n = n_req or max(1, int(round(rate * (b.opts.duration_s or 10))))
+        results, dur = await open_loop(send, poisson_offsets(rate, n, seed=b.opts.seed), max_concurrency=conc)
+    else:
+        results, dur = await closed_loop(send, n_req, conc or 1, duration_s=b.opts.duration_s)
+    for e in b.endpoints:  # an engine we started that died: say how, not "N requests failed"
+        fate = e.fate() if e.fate else None
+        if fate:
+            raise EngineDied(f"the engine died during the benchmark ({p.spec.name} at {label}): {fate}")
+    b.engine_metrics = await vllm_metrics.after_group(b.endpoints, metrics0, results)
+    return results, dur, where, first
+
+
+def _manifest(b: _Bench, run_id: str, created_at: str, machine: dict, prepared: list[Prepared], overhead: int,
+              n_req: int | None, records: list[RequestRecord]) -> BenchManifest:
+    ep, opts = b.ep, b.opts
+    return BenchManifest(
+        run_id=run_id, created_at=created_at, finished_at=iso_now(), status="finished", model=ep.model,
+        engine=ep.engine, engine_version=ep.engine_version,
+        endpoints=[{"base_url": e.base_url, "model": e.model, "engine": e.engine, "engine_version": e.engine_version,
+                    "context": e.context, "local": e.pid is not None,
+                    "extra": {k: v for k, v in (e.extra or {}).items()
+                              if k in ("gguf", "threads", "weight_bytes", "llama_amx")}} for e in b.endpoints],
+        workload={"spec": opts.workloads, "workloads": [p.to_dict() for p in prepared],
+                  "template_overhead_tokens": overhead, "output_forced": b.force, "concurrency": opts.concurrency,
+                  "rates": opts.rates, "requests": n_req, "duration_s": opts.duration_s, "warmup": opts.warmup,
+                  "seed": opts.seed, "slo": opts.slo, "client": "assay.bench.sse (lean asyncio SSE)"},
+        machine=_jsonable(machine), counts={"requests": len(records), "ok": sum(1 for r in records if r.ok)})
 
 
 def _dedupe(xs: list[str]) -> list[str]:
@@ -307,21 +373,25 @@ def _dedupe(xs: list[str]) -> list[str]:
     return out
 
 
-def _json_default(o):
+def _jsonable(o: Any) -> Any:
+    """Paths as text and inf / nan as text (JSON has neither), everywhere in a nested structure."""
+    if isinstance(o, dict):
+        return {k: _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
     if isinstance(o, Path):
         return str(o)
     if isinstance(o, float) and (math.isinf(o) or math.isnan(o)):
         return str(o)
-    raise TypeError(type(o).__name__)
+    return o
 
 
-def _record(run_id, workload, conc, rate, i, r: RequestResult, requested, endpoint) -> dict:
-    return {"run_id": run_id, "workload": workload, "concurrency": conc, "rate": rate, "index": i,
-            "input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "requested_output_tokens": requested,
-            "ttft_s": r.ttft_s, "e2e_s": r.e2e_s, "tpot_s": r.tpot_s, "itl_s": r.itl_s, "ok": r.ok, "error": r.error,
-            "status": r.status, "finish_reason": r.finish_reason, "tokens_source": r.tokens_source,
-            "started_at": r.started_at,
-            "send_lag_s": r.send_lag_s, "endpoint": endpoint}
+def _record(run_id, workload, conc, rate, i, r: RequestResult, requested, endpoint) -> RequestRecord:
+    return RequestRecord(run_id=run_id, workload=workload, concurrency=conc, rate=rate, index=i,
+                         input_tokens=r.input_tokens, output_tokens=r.output_tokens, requested_output_tokens=requested,
+                         ttft_s=r.ttft_s, e2e_s=r.e2e_s, tpot_s=r.tpot_s, itl_s=list(r.itl_s or []), ok=r.ok,
+                         error=r.error, status=r.status, finish_reason=r.finish_reason, tokens_source=r.tokens_source,
+                         started_at=r.started_at, send_lag_s=r.send_lag_s, endpoint=endpoint)
 
 
 def _roofline(ep, bandwidth: dict | None, groups: list[dict]) -> dict:

@@ -118,7 +118,10 @@ def _headers(ep) -> dict:
 
 async def before_group(endpoints) -> dict | None:
     """The scrape to diff against, when the group runs on one vLLM endpoint (several would need one each)."""
-    if len(endpoints) != 1 or endpoints[0].engine != "vllm":
+    if len(endpoints) != 1:
+        return None
+    caps = getattr(endpoints[0], "caps", None)  # Endpoint.caps.metrics: the engine serves Prometheus /metrics
+    if not (caps.metrics if caps is not None else endpoints[0].engine == "vllm"):
         return None
     return await scrape(endpoints[0].root, _headers(endpoints[0]))
 

@@ -15,9 +15,53 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Literal
 
 from assay.errors import AssayError
+
+ENGINES = ("llama.cpp", "vllm", "remote")  # Endpoint.engine; the --engine flag also takes "llamacpp"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a served engine can do, set here in engines/ so that the client, the benchmark and the evals never test an
+    engine's name."""
+
+    # how a JSON-schema response_format is sent: OpenAI's {"type": "json_schema", "json_schema": {"schema": S}}, or
+    # llama-cpp-python 0.3's {"type": "json_object", "schema": S} (it answers 422 to the OpenAI form)
+    json_schema: Literal["openai", "json_object"] = "openai"
+    tokenize_routes: tuple[str, ...] = ("/extras/tokenize", "/tokenize")  # tried in this order
+    # tokenizer in this process, for an engine we serve from a GGUF (no queueing behind generations)
+    local_tokenizer: Callable[[str], list[int]] | None = field(default=None, repr=False, compare=False)
+    batching: bool = True  # False: one request at a time (concurrency measures queueing)
+    forces_output: bool = False  # honours ignore_eos / min_tokens, so benchmarks can force the output length
+    timing_log: bool = False  # writes per-request timings to its log (the bench cross-check reads them)
+    metrics: bool = False  # Prometheus /metrics with per-request histograms
+    device: Literal["cpu", "gpu", "unknown"] = "unknown"
+
+
+def capabilities(engine: str, *, gguf: str | None = None, device: str = "unknown") -> Capabilities:
+    """The capabilities of ``engine`` ("llama.cpp" | "vllm" | "remote"); ``gguf``: a file we serve ourselves."""
+    if engine == "llama.cpp":
+        from assay.engines.llamacpp import local_tokenizer
+
+        return Capabilities(json_schema="json_object", tokenize_routes=("/extras/tokenize", "/tokenize"),
+                            local_tokenizer=local_tokenizer(gguf), batching=False, forces_output=True,
+                            timing_log=True, device="cpu" if device == "unknown" else device)  # type: ignore[arg-type]
+    if engine == "vllm":
+        return Capabilities(tokenize_routes=("/tokenize", "/extras/tokenize"), forces_output=True, metrics=True,
+                            device=device)  # type: ignore[arg-type]
+    return Capabilities()
+
+
+def engine_name(engine: str) -> str:
+    """The canonical name of an --engine value: "llamacpp" / "llama" / "llama.cpp" -> "llama.cpp"."""
+    e = engine.lower().replace("-", "").replace("_", "")
+    if e in ("llamacpp", "llama.cpp", "llama"):
+        return "llama.cpp"
+    if e == "vllm":
+        return "vllm"
+    raise AssayError(f"unknown engine {engine!r}: use llama.cpp or vllm (or --endpoint URL for a running server)")
 
 
 @dataclass
@@ -25,7 +69,7 @@ class Endpoint:
     base_url: str  # ends with /v1
     model: str  # the id the server reports in /v1/models (what requests must name)
     api_key: str | None = None
-    engine: str = "remote"  # "llama.cpp" | "vllm" | "remote"
+    engine: str = "remote"  # one of ENGINES
     engine_version: str | None = None
     context: int | None = None  # served context window, when known
     pid: int | None = None  # engine process, when we started it (for memory sampling)
@@ -33,6 +77,11 @@ class Endpoint:
     extra: dict = field(default_factory=dict)
     # for an engine we started: () -> None while it runs, else one line on how it died (signal, log tail)
     fate: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
+    caps: Capabilities | None = None  # None: the defaults of ``engine`` (see capabilities())
+
+    def __post_init__(self):
+        if self.caps is None:
+            self.caps = capabilities(self.engine, gguf=(self.extra or {}).get("gguf"))
 
     @property
     def root(self) -> str:
@@ -86,8 +135,8 @@ def start(model: str | None = None, *, engine: str | None = None, host: str = "1
     from assay.models import resolve
 
     spec = resolve(model)
-    engine = (engine or spec.default_engine).lower().replace(".", "").replace("-", "")
-    if engine in ("llamacpp", "llama"):
+    engine = engine_name(engine or spec.default_engine)
+    if engine == "llama.cpp":
         from assay.engines.llamacpp import LlamaCppServer
 
         return LlamaCppServer(spec, host=host, port=port, ctx=ctx, api_key=api_key, threads=threads,
@@ -97,7 +146,7 @@ def start(model: str | None = None, *, engine: str | None = None, host: str = "1
 
         return VLLMServer(spec, host=host, port=port, api_key=api_key, options=vllm_options or {},
                           extra_args=extra_args, log_path=log_path, max_model_len=ctx, threads=threads).start()
-    raise AssayError(f"unknown engine {engine!r}: use llamacpp or vllm (or --endpoint URL for a running server)")
+    raise AssayError(f"unknown engine {engine!r}")  # pragma: no cover - engine_name() refused it already
 
 
 def connect(urls: list[str] | str, api_key: str | None = None, model: str | None = None) -> list[Endpoint]:

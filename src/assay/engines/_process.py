@@ -160,3 +160,73 @@ class ManagedProcess:
         if self._lifeline is not None:
             os.close(self._lifeline)
             self._lifeline = None
+
+
+class Launcher:
+    """The part every engine we start shares: pick or check the port, name the log, spawn the guarded process, wait
+    until it answers ``ready_path``, stop it (and be a context manager). An engine subclass builds its command and
+    its Endpoint; ``launch`` does the rest.
+
+    Example (what llamacpp.LlamaCppServer.start does):
+        data = self.launch(self.command, "/v1/models", guard_flags=flags, crash_hint=hint)
+        self.endpoint = Endpoint(base_url=self.base_url, model=data["data"][0]["id"], ...)
+    """
+
+    name = "engine"  # in messages: "llama.cpp server", "vLLM"
+    log_prefix = "engine"  # logs/<prefix>-<port>-<time>.log
+    stop_grace_s = 10.0
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, api_key: str | None = None,
+                 log_path: str | Path | None = None, startup_timeout_s: float = 120.0, env: dict | None = None):
+        self.host, self.port, self.api_key = host, port, api_key
+        self.log_path = Path(log_path) if log_path else None
+        self.startup_timeout_s = startup_timeout_s
+        self.env = env
+        self.process: ManagedProcess | None = None
+        self.startup_s: float | None = None
+
+    @property
+    def root(self) -> str:
+        """http://host:port, with a wildcard bind address replaced by loopback (where we connect)."""
+        connect_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{connect_host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root}/v1"
+
+    def launch(self, command, ready_path: str, *, guard_flags: list[str] | None = None,
+               crash_hint: str | None = None) -> dict:
+        """Start ``command()`` (called once the port is known) and wait for ``ready_path`` to answer 200; its JSON
+        body is returned. A process that dies or never answers is stopped and raises a one-line error."""
+        from assay.engines import check_port_free, free_port, log_dir
+
+        if self.port is None:
+            self.port = free_port(self.host)
+        else:
+            check_port_free(self.host, self.port)
+        if self.log_path is None:
+            self.log_path = log_dir() / f"{self.log_prefix}-{self.port}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        t0 = time.monotonic()
+        self.process = ManagedProcess(command(), self.log_path, self.env, name=self.name, guard_flags=guard_flags,
+                                      crash_hint=crash_hint)
+        self.process.spawn()
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
+        try:
+            data = self.process.wait_ready(f"{self.root}{ready_path}", self.startup_timeout_s, headers,
+                                           name=self.name)
+        except BaseException:
+            self.process.stop()
+            raise
+        self.startup_s = time.monotonic() - t0
+        return data
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop(grace_s=self.stop_grace_s)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

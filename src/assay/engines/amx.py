@@ -21,7 +21,6 @@ The choice is said in one line and recorded in the endpoint (run manifest, bench
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -30,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from assay.common import text_digest
 from assay.errors import AssayError
 
 MODES = ("auto", "on", "off")
@@ -131,7 +131,7 @@ def _engine_version() -> str:
 
 
 def cache_key(flags: set[str], model: str) -> str:
-    digest = hashlib.sha256(" ".join(sorted(flags)).encode()).hexdigest()[:12]
+    digest = text_digest(" ".join(sorted(flags)), 12)
     return f"{model}|flags:{digest}|kernel:{os.uname().release}|llama-cpp-python:{_engine_version()}"
 
 
@@ -187,7 +187,7 @@ def decide(mode: str | None, gguf: Path | None, *, flags: set[str] | None = None
     cache.setdefault("llama_amx", {})[key] = {"safe": safe, "detail": detail,
                                               "probed_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
-        from assay.evals.store import write_json_atomic  # stdlib-only module: no eval machinery comes along
+        from assay.common import write_json_atomic  # stdlib-only module: no eval machinery comes along
 
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, cache)

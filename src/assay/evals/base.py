@@ -1,28 +1,49 @@
-"""The Suite and Record contracts (see DESIGN.md).
+"""The Suite, Record and Metric contracts (docs/architecture.md in the repository).
 
 A suite is three parts: where samples come from, how a sample becomes chat messages, and a *pure* scoring function.
-The runner knows nothing else about a suite, so a new suite is one file in ``evals/suites/`` and no runner change.
+Everything else is an optional hook with a typed default on the ``Suite`` base class below; the runner, rescore and
+the reports call those hooks directly, so a new suite is one file in ``evals/suites/`` (or a Python entry point in
+the group ``assay.suites`` from another package) and no other change.
 
-Example suite (a whole one):
+A whole suite, with one option (``--suite-opt word=fig``):
 
-    class Echo:
+    class Echo(Suite):
         name, version = "echo", "1"
+
+        class Options(SuiteOptions):
+            word: str = "kiwi"
+
         def samples(self, seed, limit):
-            yield Sample(id="e1", input={"word": "kiwi"}, target="kiwi")
+            yield Sample(id="e1", input={"word": self.options.word}, target=self.options.word)
+
         def messages(self, sample):
             return [{"role": "user", "content": f"Say {sample.input['word']}"}]
+
         def score(self, completion, sample):
             ok = sample.target in completion.lower()
             return Score(1.0 if ok else 0.0, extracted=completion.strip()[:40])
+
+Objects that do not subclass ``Suite`` (any class with ``name``, ``version``, ``samples``, ``messages``, ``score``)
+are wrapped by ``as_suite``; a public attribute whose name is close to a hook's (``request_param``) is an error there
+and at class definition, never silently ignored.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
+import difflib
+import inspect
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from assay.common import stable_hash  # noqa: F401 - re-exported: suites hash their data with it
+from assay.errors import AssayError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from assay.client import Client
 
 
 @dataclass(frozen=True)
@@ -50,72 +71,95 @@ class Score:
         return cls(**{k: d[k] for k in ("value", "extracted", "reason", "parsed", "extra") if k in d})
 
 
-@runtime_checkable
-class Suite(Protocol):
-    name: str
-    version: str  # bump when prompts, data or scoring change: it is part of the run fingerprint
-
-    def samples(self, seed: int, limit: int | None) -> Iterable[Sample]: ...
-
-    def messages(self, sample: Sample) -> list[dict]: ...
-
-    def score(self, completion: str, sample: Sample) -> Score: ...
-
-
-# Optional suite hooks the runner looks for with getattr (all optional):
-#   binary: bool = True                     -> Wilson interval + McNemar; False -> bootstrap + paired bootstrap
-#   request_params(sample) -> dict          -> per-sample overrides (e.g. response_format for constrained JSON)
-#   aggregate(records: list[dict]) -> dict  -> corpus-level metrics (BLEU, pass@k) from stored records:
-#                                              {metric_name: {"value": v, "low": lo, "high": hi, "n": n}}
-#   data_hash() -> str                      -> hash of the data the samples come from (else: hash of the samples)
-#   prompt_template: str                    -> included in the fingerprint
-#   slow_scoring: bool                      -> score in a worker process with a timeout (sympy, sandbox)
-#   scoring_timeout_s: float                -> that timeout (default 30 s); a timeout is Score(parsed=False)
-#   metric: str                             -> name of the headline score in the scorecard ("accuracy", "chrF")
-#   write_artifacts(records: list[dict], run_dir: Path) -> list[Path]
-#                                           -> extra files drawn into the run folder (longctx heatmap PNG)
-#   async prepare(client: assay.client.Client) -> None
-#                                           -> called once, before samples() and the fingerprint scan, with the
-#                                              run's client: longctx learns the served context window and measures
-#                                              chars/token with the server's tokenizer (without it: a stated estimate)
-
-
 STATUSES = ("ok", "error", "truncated", "unparsed")
+Status = Literal["ok", "error", "truncated", "unparsed"]
 
 
-@dataclass
-class Record:
-    """One sample of one run, as stored (one JSON line in records.jsonl). Reports read only these."""
+class Record(BaseModel):
+    """One sample of one run, as stored (one JSON line in records.jsonl) and as every reader gets it back."""
 
-    run_id: str
-    suite: str
-    sample_id: str
-    category: str
-    messages: list[dict]
-    target: Any
-    completion: str | None  # answer text after stripping a leading <think> block; None when the request failed
-    reasoning: str | None = None  # the stripped <think> text, if any
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+
+    run_id: str = ""
+    suite: str = ""
+    sample_id: str = ""
+    category: str = "all"
+    messages: list[dict] = []
+    target: Any = None
+    completion: str | None = None  # answer text (see assay.common.split_think); None when the request failed
+    reasoning: str | None = None  # the think-block text, if any
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     ttft_s: float | None = None
     e2e_s: float | None = None
-    score: dict | None = None  # Score.to_dict()
-    status: str = "ok"  # one of STATUSES
+    score: Score | None = None
+    status: Status = "ok"
     error: str | None = None
-    params: dict = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)
+    params: dict = {}
+    meta: dict = {}
     endpoint: str | None = None
     finished_at: float | None = None
     input: Any = None  # Sample.input, stored so --rescore can score again from records alone
 
+    @property
+    def value(self) -> float | None:
+        """The score counted in the scorecard: None for error records and records without a score."""
+        if self.status == "error" or self.score is None:
+            return None
+        return float(self.score.value)
+
+    def sample(self) -> Sample:
+        return Sample(id=self.sample_id, input=self.input, target=self.target, category=self.category or "all",
+                      meta=self.meta or {})
+
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False, default=str)
+        return self.model_dump_json()
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, d: dict) -> "Record":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls.model_validate(d)
+
+
+def as_records(records: Iterable[Record | dict]) -> list[Record]:
+    """Records as given, or read from their stored dicts (hooks accept both)."""
+    return [r if isinstance(r, Record) else Record.model_validate(r) for r in records]
+
+
+class Metric(BaseModel):
+    """A corpus-level number with its interval: BLEU over a direction, pass@k over problems, a mean score.
+
+    ``category`` says which slice it covers (None: the whole suite); ``kind`` how the interval was made."""
+
+    model_config = ConfigDict(extra="allow")  # suite-specific counts ride along (errors, per-cell n, ...)
+
+    name: str
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    n: int = 0
+    category: str | None = None
+    kind: Literal["proportion", "bootstrap", "corpus"] = "corpus"
+    key: str = ""  # its key in summary.json; default ``name`` or, for one category, ``name:category``
+    detail: bool | None = None  # left to the report, not the terminal scorecard; default: when it has a category
+
+    def model_post_init(self, _ctx) -> None:
+        if not self.key:
+            self.key = self.name if self.category is None else f"{self.name}:{self.category}"
+        if self.detail is None:
+            self.detail = self.category is not None
+
+    @classmethod
+    def of(cls, name: str, summary: dict, *, category: str | None = None, kind: str = "bootstrap",
+           **extra) -> "Metric":
+        """From a ``stats`` summary dict ({value, low, high, n})."""
+        known = {"value", "low", "high", "n"}
+        more = {k: v for k, v in summary.items() if k not in known and k not in extra}
+        return cls(name=name, value=summary.get("value"), low=summary.get("low"), high=summary.get("high"),
+                   n=int(summary.get("n") or 0), category=category, kind=kind, **more, **extra)
 
 
 def status_for(finish_reason: str | None, score: Score | None, error: str | None) -> str:
@@ -129,7 +173,174 @@ def status_for(finish_reason: str | None, score: Score | None, error: str | None
     return "ok"
 
 
-def stable_hash(obj: Any) -> str:
-    """sha256 of a canonical JSON dump, first 16 hex digits."""
-    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+# ---- the Suite base class --------------------------------------------------------------------------------------------
+class SuiteOptions(BaseModel):
+    """A suite's ``--suite-opt`` options: typed, with defaults; an unknown name is an error naming the valid ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Suite:
+    """Subclass and set ``name``, ``version``; implement ``samples``, ``messages``, ``score``; override any hook."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"  # bump when prompts, data or scoring change: it is part of the run fingerprint
+    Options: ClassVar[type[SuiteOptions]] = SuiteOptions
+
+    binary: bool = True  # Wilson interval + McNemar; False -> bootstrap + paired bootstrap
+    metric: str | None = None  # name of the headline score ("accuracy", "chrF"); None: accuracy / mean score
+    prompt_template: str | None = None  # part of the fingerprint
+    slow_scoring: bool = False  # score in a killable worker process (sympy, the sandbox)
+    scoring_timeout_s: float = 30.0  # that process's per-sample timeout; a timeout is Score(parsed=False)
+
+    def __init__(self, **options: Any):
+        self.options = self.Options(**options)
+
+    # -- the three parts
+    def samples(self, seed: int, limit: int | None) -> Iterable[Sample]:
+        raise NotImplementedError
+
+    def messages(self, sample: Sample) -> list[dict]:
+        raise NotImplementedError
+
+    def score(self, completion: str, sample: Sample) -> Score:
+        raise NotImplementedError
+
+    # -- optional hooks (typed defaults)
+    def request_params(self, sample: Sample) -> dict | None:
+        """Per-sample sampling overrides (e.g. response_format for constrained JSON)."""
+        return None
+
+    def aggregate(self, records: list[Record]) -> list[Metric]:
+        """Corpus metrics from all of this suite's stored records (errors included; their status says so)."""
+        return []
+
+    def notes(self, records: list[Record]) -> dict[str, str]:
+        """Named facts a report must show beside the numbers (which sandbox was in force), not numbers."""
+        return {}
+
+    def data_hash(self) -> str | None:
+        """A hash of the data the samples come from; None: the runner hashes the samples themselves."""
+        return None
+
+    def write_artifacts(self, records: list[Record], run_dir: Path) -> list[Path]:
+        """Extra files written into the run folder (a heatmap PNG)."""
+        return []
+
+    async def prepare(self, client: "Client") -> None:
+        """Called once with the run's client before samples() is read (learn the served context window)."""
+        return None
+
+    def option_values(self) -> dict:
+        """The options this suite was built with (stored in the manifest so rescore rebuilds the same suite)."""
+        opts = getattr(self, "options", None)
+        return opts.model_dump(mode="json", exclude_defaults=True) if isinstance(opts, SuiteOptions) else {}
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        _check_hook_names(cls.__name__, [n for n in vars(cls) if not n.startswith("_")])
+
+
+HOOKS = ("samples", "messages", "score", "request_params", "aggregate", "notes", "data_hash", "write_artifacts",
+         "prepare", "binary", "metric", "prompt_template", "slow_scoring", "scoring_timeout_s")
+
+
+def _check_hook_names(owner: str, names: Iterable[str]) -> None:
+    known = set(HOOKS) | set(dir(Suite))
+    for n in names:
+        if n in known:
+            continue
+        close = difflib.get_close_matches(n, HOOKS, n=1, cutoff=0.85)
+        if close:
+            raise AssayError(f"suite {owner}: {n!r} is not a suite hook; did you mean {close[0]!r}? (a misspelt "
+                             "hook would be silently ignored)")
+
+
+class _Wrapped(Suite):
+    """A duck-typed suite object behind the base class: its attributes where it has them, the defaults elsewhere."""
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+        self.options = SuiteOptions()
+        self.name, self.version = obj.name, str(getattr(obj, "version", ""))  # type: ignore[misc]
+        for hook in HOOKS:
+            if hasattr(obj, hook):
+                setattr(self, hook, getattr(obj, hook))
+
+    def __getattr__(self, item):  # suite-specific attributes (``directions``, ``k``) stay reachable
+        return getattr(self.__dict__["obj"], item)
+
+    def __getstate__(self):
+        return {"obj": self.obj}
+
+    def __setstate__(self, state):
+        self.__init__(state["obj"])
+
+    def option_values(self) -> dict:
+        return dict(getattr(self.obj, "assay_options", {}) or {})
+
+
+def as_suite(obj: Any, *, to_run: bool = True) -> Suite:
+    """``obj`` as a ``Suite``: itself when it subclasses the base, else wrapped (after the hook-name check).
+    ``to_run=False`` (reports) needs only a ``name`` and whichever hooks the object has."""
+    if isinstance(obj, Suite):
+        return obj
+    for attr in ("name", "version", "samples", "messages", "score") if to_run else ("name",):
+        if not hasattr(obj, attr):
+            raise AssayError(f"{type(obj).__name__} is not a suite: it has no {attr!r} (see assay.evals.base)")
+    _check_hook_names(type(obj).__name__, [n for n in dir(type(obj)) if not n.startswith("_")])
+    return _Wrapped(obj)
+
+
+def suite_ref(suite: Suite) -> str | None:
+    """``module:qualname`` of the class (or the wrapped object's class) that built ``suite``, if importable."""
+    cls = type(suite.obj) if isinstance(suite, _Wrapped) else type(suite)
+    if "<locals>" in cls.__qualname__ or cls.__module__ == "__main__":
+        return None
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def options_model(factory: Any) -> type[SuiteOptions]:
+    """The options a suite factory takes: a Suite subclass's ``Options``, else a model built from the factory's
+    signature (annotations and defaults), extra names forbidden."""
+    if inspect.isclass(factory) and issubclass(factory, Suite) and factory.Options is not SuiteOptions:
+        return factory.Options
+    import typing
+
+    from pydantic import create_model
+
+    try:
+        hints = typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
+    except Exception:  # noqa: BLE001 - an annotation that cannot be resolved accepts anything
+        hints = {}
+    fields: dict[str, Any] = {}
+    for p in inspect.signature(factory).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        fields[p.name] = (hints.get(p.name, Any), ... if p.default is inspect.Parameter.empty else p.default)
+    return create_model(f"{getattr(factory, '__name__', 'Suite')}Options", __base__=SuiteOptions, **fields)
+
+
+def validate_options(suite: str, factory: Any, options: dict) -> dict:
+    """``options`` checked against the factory's options model: the validated values (only those given), or one
+    AssayError line naming the bad option and the valid ones."""
+    model = options_model(factory)
+    try:
+        got = model(**options)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err.get("loc", ())) or "?"
+        valid = ", ".join(f"{n} ({_type_name(f.annotation)}, default {f.default!r})" if not f.is_required()
+                          else f"{n} ({_type_name(f.annotation)}, required)"
+                          for n, f in model.model_fields.items())
+        if err.get("type") == "extra_forbidden":
+            msg = f"suite {suite!r} has no option {where!r}"
+        else:
+            msg = f"suite {suite!r} option {where}={err.get('input')!r}: {err.get('msg')}"
+        raise AssayError(f"{msg}; valid options: {valid or 'none'}") from None
+    return {k: getattr(got, k) for k in options}
+
+
+def _type_name(ann: Any) -> str:
+    s = getattr(ann, "__name__", None) or str(ann)
+    return s.replace("typing.", "").replace("collections.abc.", "")

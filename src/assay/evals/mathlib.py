@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -25,7 +24,8 @@ from math import comb, perm
 from pathlib import Path
 
 from assay.errors import DataError
-from assay.evals.base import Sample, Score, stable_hash
+from assay.common import file_digest, read_jsonl, split_think
+from assay.evals.base import Sample, Score, Suite, stable_hash
 
 PROMPT_TEMPLATE = (
     "Solve the following math problem. Reason step by step, then give the final answer on its own line "
@@ -34,22 +34,12 @@ PROMPT_TEMPLATE = (
 
 # ----------------------------------------------------------------------------------------------------- extraction
 
-_THINK_CLOSE = "</think>"
 _BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*(\{)?")
 # "The final answer is: 42." / "Answer: 42" / "the answer is $42$" - the last one wins
 # the connector is required: "to answer this: 5 apples" is not an answer
 _ANSWER_PHRASE = re.compile(
     r"\banswer\s*\**\s*(?:is\b\s*:?|:|=)\s*\**\s*(?P<ans>[^\n]+)", re.I)
 _GSM_HASH = re.compile(r"####\s*(?P<ans>[^\n]+)")
-
-
-def strip_think(text: str) -> tuple[str, bool]:
-    """(answer part, unclosed). A closed ``<think>...</think>`` is dropped; an unclosed one leaves no answer."""
-    if _THINK_CLOSE in text:
-        return text.rsplit(_THINK_CLOSE, 1)[1], False
-    if "<think>" in text:
-        return "", True
-    return text, False
 
 
 def find_boxed(text: str) -> list[str]:
@@ -82,7 +72,7 @@ def extract_answer(text: str | None) -> tuple[str | None, str]:
     """(answer string or None, how it was found: "boxed" | "phrase" | "hash" | why nothing was found)."""
     if not text or not text.strip():
         return None, "empty completion"
-    body, unclosed = strip_think(text)
+    body, _, unclosed = split_think(text)
     if unclosed:
         return None, "unclosed <think>: no answer after the reasoning"
     boxes = [b for b in find_boxed(body) if b.strip()]
@@ -206,7 +196,7 @@ def score_math(completion: str | None, gold: str) -> Score:
                  extra={"how": how})
 
 
-class BoxedMathSuite:
+class BoxedMathSuite(Suite):
     """Base of the math suites: messages ask for \\boxed{}, score with ``score_math``; subclasses give ``samples``."""
 
     name = "math"
@@ -249,36 +239,6 @@ def compute(expr: str):
 
 
 # ----------------------------------------------------------------------------------------------------- data
-
-DATA_DIR = Path(__file__).parent / "data"
-
-
-def read_jsonl(path: Path | str) -> list[dict]:
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise DataError(f"data file {p} does not exist: pass an existing JSONL file with --data")
-    rows = []
-    with p.open(encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{p}:{i} is not valid JSON ({exc.msg}): is this a JSONL file?") from exc
-            if not isinstance(row, dict):
-                raise DataError(f"{p}:{i} is not a JSON object")
-            rows.append(row)
-    if not rows:
-        raise DataError(f"{p} holds no records")
-    return rows
-
-
-def file_sha256(path: Path | str) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
 
 def interleave(items: list, key) -> list:
     """Round-robin over categories (stable order within each) so ``--limit N`` gets a balanced mix."""
@@ -488,4 +448,4 @@ class PublicMathSuite(BoxedMathSuite):
                          category=it.get("category", "all"), meta=it.get("meta", {}))
 
     def data_hash(self) -> str:
-        return file_sha256(self.path())[:16]
+        return file_digest(self.path())

@@ -26,32 +26,33 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from assay.evals import stats
-from assay.evals.base import Record
-from assay.evals.store import RECORDS, iter_records, read_manifest
+from assay.evals.base import Metric, Record, Suite, as_suite
+from assay.store import EvalManifest, RunStore
 
 _FAILS = ("error", "truncated", "unparsed")
 
 
-def load_run(run_dir: str | Path) -> tuple[dict, Iterator[Record]]:
+def load_run(run_dir: str | Path) -> tuple[EvalManifest, Iterator[Record]]:
     """(manifest, records) of a run folder. Records are streamed lazily from records.jsonl (a torn last line from a
     crash is skipped), in the order they finished. Raises RunMismatch if ``run_dir`` is not a run folder."""
-    run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
-    return manifest, (Record.from_dict(d) for d in iter_records(run_dir / RECORDS))
+    store = RunStore(run_dir, Record)
+    return store.manifest, store.records()
 
 
-def suites_for(manifest: dict, *, strict: bool = False) -> dict[str, Any]:
-    """Suite objects for a run's suites, rebuilt from the registry with the options the run used (for the optional
-    ``binary`` / ``metric`` / ``aggregate`` hooks). A suite that cannot be built is left out unless ``strict``."""
+def suites_for(manifest: EvalManifest, *, strict: bool = False) -> dict[str, Suite]:
+    """Suite objects for a run's suites, rebuilt with the options the run used: from the registry (built-in suites
+    and the ``assay.suites`` entry points) or, for a suite object passed in from outside, from the class the manifest
+    names. A suite that cannot be built is left out unless ``strict``."""
     from assay.errors import AssayError
-    from assay.evals.suites import get_suite
+    from assay.evals.suites import build_ref, get_suite
 
     out = {}
-    options = manifest.get("suite_options") or {}
-    for name in (manifest.get("fingerprint") or {}).get("suites", {}):
+    for name in manifest.suites:
+        opts = manifest.suite_options.get(name) or {}
         try:
-            out[name] = get_suite(name, **(options.get(name) or {}))
-        except (AssayError, ImportError, TypeError, ValueError, OSError):
+            ref = manifest.suite_refs.get(name)
+            out[name] = build_ref(ref, opts) if ref else get_suite(name, **opts)
+        except (AssayError, ImportError, TypeError, ValueError, OSError, AttributeError):
             if strict:
                 raise
     return out
@@ -98,60 +99,60 @@ class _Acc:
                 "unparsed": self.unparsed, "total": self.total}
 
 
-def _as_dict(r: Record | dict) -> dict:
-    if isinstance(r, dict):
-        return r
-    import dataclasses
-
-    return dataclasses.asdict(r)
+def metrics_dict(metrics: Iterable[Metric] | Mapping[str, dict] | None) -> dict[str, dict]:
+    """Corpus metrics as stored in summary.json: ``{key: {value, low, high, n, category, kind, ...}}``. A hook of a
+    suite that does not use the base class may return the old mapping ``{name: {value, low, high, n}}``."""
+    if not metrics:
+        return {}
+    if isinstance(metrics, Mapping):
+        metrics = [v if isinstance(v, Metric) else Metric(name=k, **v) for k, v in metrics.items()]
+    return {m.key: m.model_dump(mode="json") for m in metrics}
 
 
 def summarize(records: Iterable[Record | dict], suites: Mapping[str, Any] | Iterable[Any] | None = None) -> dict:
-    """The scorecard of some records (Record objects or their dicts), deterministic for the same records.
+    """The scorecard of some records (Records, or their dicts), deterministic for the same records.
 
-    ``suites`` (name -> Suite, or a list of Suite objects; optional) supplies the hooks: ``binary`` (default: True
-    if every score is 0 or 1), ``metric`` (default "accuracy" / "mean score") and ``aggregate(records: list[dict])``,
-    which receives all of that suite's records as dicts (errors included; their ``status`` says so) and returns
-    corpus metrics ``{name: {"value", "low", "high", "n"}}``. Without suites there are no corpus metrics.
+    ``suites`` (name -> Suite, or a list of suites; optional) supplies the hooks: ``binary`` (default: True if every
+    score is 0 or 1), ``metric`` (default "accuracy" / "mean score"), ``aggregate(records)`` -> corpus ``Metric``s and
+    ``notes(records)`` -> named facts; both hooks receive all of that suite's Records (errors included).
 
     Returns ``{"suites": {suite: {"metric", "binary", "value", "low", "high", "n", "errors", "truncated",
     "unparsed", "total", "categories": {category: {value, low, high, n, errors, truncated, unparsed, total}},
-    "metrics": {...}}}}``. ``value`` is the mean score over non-error records (None when n == 0); ``n`` excludes
-    error records only — truncated and unparsed ones are scored as the scorer said and counted beside the score.
+    "metrics": {key: Metric dump}, "notes": {name: text}}}}``. ``value`` is the mean score over non-error records
+    (None when n == 0); ``n`` excludes error records only — truncated and unparsed ones are scored as the scorer said
+    and counted beside the score.
     """
     if suites is None:
-        by_name: dict[str, Any] = {}
+        by_name: dict[str, Suite] = {}
     elif isinstance(suites, Mapping):
-        by_name = dict(suites)
+        by_name = {n: as_suite(s, to_run=False) for n, s in suites.items()}
     else:
-        by_name = {s.name: s for s in suites}
+        by_name = {s.name: as_suite(s, to_run=False) for s in suites}
     accs: dict[str, _Acc] = {}
     cats: dict[str, dict[str, _Acc]] = {}
     nonbinary: set[str] = set()
-    kept: dict[str, list[dict]] = {name: [] for name, s in by_name.items() if callable(getattr(s, "aggregate", None))}
+    kept: dict[str, list[Record]] = {name: [] for name in by_name}
     for r in records:
-        d = _as_dict(r)
-        suite = d["suite"]
-        score = d.get("score") or None
-        value = score.get("value") if (score and d.get("status") != "error") else None
-        status = d.get("status") or "ok"
-        accs.setdefault(suite, _Acc()).add(status, value)
-        cats.setdefault(suite, {}).setdefault(d.get("category") or "all", _Acc()).add(status, value)
-        if value is not None and float(value) not in (0.0, 1.0):
-            nonbinary.add(suite)
-        if suite in kept:
-            kept[suite].append(d)
+        rec = r if isinstance(r, Record) else Record.model_validate(r)
+        value = rec.value
+        accs.setdefault(rec.suite, _Acc()).add(rec.status, value)
+        cats.setdefault(rec.suite, {}).setdefault(rec.category or "all", _Acc()).add(rec.status, value)
+        if value is not None and value not in (0.0, 1.0):
+            nonbinary.add(rec.suite)
+        if rec.suite in kept:
+            kept[rec.suite].append(rec)
     out: dict[str, dict] = {}
     for suite in sorted(accs):
         s = by_name.get(suite)
-        binary = bool(getattr(s, "binary", True)) if s is not None else suite not in nonbinary
-        metric = getattr(s, "metric", None) or ("accuracy" if binary else "mean score")
+        binary = bool(s.binary) if s is not None else suite not in nonbinary
+        metric = (s.metric if s is not None else None) or ("accuracy" if binary else "mean score")
         entry = {"metric": metric, "binary": binary, **accs[suite].summary(binary)}
         entry["categories"] = {c: acc.summary(binary) for c, acc in sorted(cats[suite].items())}
-        metrics: dict = {}
-        if suite in kept:
-            metrics = dict(s.aggregate(kept.pop(suite)) or {})
-        entry["metrics"] = metrics
+        recs = kept.pop(suite, None)
+        entry["metrics"] = metrics_dict(s.aggregate(recs)) if s is not None else {}
+        notes = dict(s.notes(recs) or {}) if s is not None else {}
+        if notes:
+            entry["notes"] = notes
         out[suite] = entry
     return {"suites": out}
 
@@ -168,10 +169,10 @@ def _fmt(v: float | None, places: int = 3) -> str:
     return "—" if v is None else f"{v:.{places}f}"
 
 
-def _per_category(name: str) -> bool:
-    """A corpus metric for one category (``bleu:en-fr``, ``cell_accuracy[small]``): left to the report. A named row
-    such as ``sandbox: netns`` (colon and space) is not one."""
-    return (":" in name and ": " not in name) or name.endswith("]")
+def per_category(metric: dict) -> bool:
+    """A corpus metric for one slice (BLEU of one direction): left to the report, unless the suite says otherwise."""
+    d = metric.get("detail")
+    return bool(d) if d is not None else metric.get("category") is not None
 
 
 def render(card: dict, *, title: str = "scorecard", footer: str | None = None, console=None,
@@ -207,10 +208,12 @@ def render(card: dict, *, title: str = "scorecard", footer: str | None = None, c
         for mname, m in (s.get("metrics") or {}).items():
             if not isinstance(m, dict):
                 continue
-            if _per_category(mname) and not detail:
+            if per_category(m) and not detail:
                 hidden += 1
                 continue
             row(f"  · {mname}", m, fails=False)
+        for note, text in (s.get("notes") or {}).items():
+            t.add_row(f"  · {note}: {text}", "", "", "", "", "", "")
         t.add_section()
     console.print(t)
     if hidden:

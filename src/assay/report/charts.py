@@ -82,10 +82,10 @@ def scorecard_chart(card: dict) -> str | None:
     return _svg(fig, "scorecard")
 
 
-def timing_chart(records: list[dict]) -> str | None:
+def timing_chart(records: list) -> str | None:
     """Completion tokens vs end-to-end seconds per sample, coloured by status (truncations stand out at the cap)."""
-    pts = [(r.get("completion_tokens"), r.get("e2e_s"), r.get("status") or "ok") for r in records
-           if r.get("completion_tokens") is not None and r.get("e2e_s") is not None]
+    pts = [(r.completion_tokens, r.e2e_s, r.status) for r in records
+           if r.completion_tokens is not None and r.e2e_s is not None]
     if not pts:
         return None
     plt = _plt()

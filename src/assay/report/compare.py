@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from assay.evals.base import Record
 from assay.report.paired import ALPHA, PairedResult, compare_scores
 from assay.report.runs import EvalRun, flatten, unique_labels
 
@@ -91,31 +92,31 @@ def _brief(v: Any, width: int = 40) -> str:
     return s if len(s) <= width else s[: width - 1] + "…"
 
 
-def _extracted(rec: dict | None) -> str | None:
-    s = (rec or {}).get("score") or {}
-    return s.get("extracted")
+def _extracted(rec: Record | None) -> str | None:
+    return rec.score.extracted if rec is not None and rec.score is not None else None
 
 
 def _disagreements(a: EvalRun, b: EvalRun, suite: str, shared: list[str], sa: dict, sb: dict,
                    limit: int) -> tuple[list[dict], int]:
     rows = []
     n = 0
-    ra = {str(r.get("sample_id")): r for r in a.records if r.get("suite") == suite}
-    rb = {str(r.get("sample_id")): r for r in b.records if r.get("suite") == suite}
+    ra = {str(r.sample_id): r for r in a.records if r.suite == suite}
+    rb = {str(r.sample_id): r for r in b.records if r.suite == suite}
     for sid in shared:
         if abs(sa[sid] - sb[sid]) <= 1e-9:
             continue
         n += 1
         if len(rows) >= limit:
             continue
-        x, y = ra.get(sid) or {}, rb.get(sid) or {}
-        rows.append({"sample_id": sid, "category": x.get("category") or y.get("category"),
-                     "prompt": _last_user(x.get("messages") or y.get("messages")),
-                     "target": x.get("target", y.get("target")),
-                     "a_score": sa[sid], "a_extracted": _extracted(x), "a_completion": x.get("completion"),
-                     "a_status": x.get("status"),
-                     "b_score": sb[sid], "b_extracted": _extracted(y), "b_completion": y.get("completion"),
-                     "b_status": y.get("status")})
+        x, y = ra.get(sid), rb.get(sid)
+        either = x or y
+        rows.append({"sample_id": sid, "category": either.category if either else None,
+                     "prompt": _last_user((x.messages if x else None) or (y.messages if y else None)),
+                     "target": either.target if either else None,
+                     "a_score": sa[sid], "a_extracted": _extracted(x), "a_completion": x.completion if x else None,
+                     "a_status": x.status if x else None,
+                     "b_score": sb[sid], "b_extracted": _extracted(y), "b_completion": y.completion if y else None,
+                     "b_status": y.status if y else None})
     return rows, n
 
 

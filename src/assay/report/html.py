@@ -83,26 +83,26 @@ def highlight(text: str | None, extracted: str | None, limit: int = 1500) -> str
     return escape(t)
 
 
-def _samples_table(records: list[dict]) -> str:
+def _samples_table(records: list) -> str:
     if not records:
         return '<p class="note">none</p>'
     out = ['<table class="samples"><thead><tr><th>suite / sample</th><th>status</th><th>score</th><th>target</th>'
            "<th>extracted</th><th>e2e s / tokens</th><th>completion (the extracted answer highlighted)</th>"
            "</tr></thead><tbody>"]
     for r in records:
-        s = r.get("score") or {}
-        ex = s.get("extracted")
-        st = r.get("status") or "ok"
-        detail = escape(r.get("error") or s.get("reason") or "")
+        s = r.score
+        ex = s.extracted if s else None
+        st = r.status
+        detail = escape(r.error or (s.reason if s else "") or "")
         out.append(
-            f"<tr><td>{escape(str(r.get('suite')))}<br><code>{escape(str(r.get('sample_id')))}</code>"
-            f"<br><span class=\"note\">{escape(str(r.get('category') or ''))}</span></td>"
+            f"<tr><td>{escape(str(r.suite))}<br><code>{escape(str(r.sample_id))}</code>"
+            f"<br><span class=\"note\">{escape(str(r.category or ''))}</span></td>"
             f'<td><span class="status-{escape(st)}">{escape(st)}</span><br><span class="note">{detail}</span></td>'
-            f'<td class="num">{views.num(s.get("value"), "{:.2f}")}</td>'
-            f"<td><code>{escape(views.trunc(r.get('target'), 120))}</code></td>"
+            f'<td class="num">{views.num(s.value if s else None, "{:.2f}")}</td>'
+            f"<td><code>{escape(views.trunc(r.target, 120))}</code></td>"
             f"<td>{'<mark>' + escape(views.trunc(ex, 120)) + '</mark>' if ex else '<span class=note>—</span>'}</td>"
-            f'<td class="num">{views.num(r.get("e2e_s"), "{:.2f}")} / {r.get("completion_tokens") or "—"}</td>'
-            f"<td><pre>{highlight(r.get('completion'), ex)}</pre></td></tr>")
+            f'<td class="num">{views.num(r.e2e_s, "{:.2f}")} / {r.completion_tokens or "—"}</td>'
+            f"<td><pre>{highlight(r.completion, ex)}</pre></td></tr>")
     out.append("</tbody></table>")
     return "".join(out)
 

@@ -20,11 +20,11 @@ def _samples(records: list[dict]) -> str:
         return "_none_\n"
     rows = []
     for r in records:
-        s = r.get("score") or {}
-        rows.append([f"{r.get('suite')} / `{r.get('sample_id')}`", r.get("status") or "ok",
-                     views.num(s.get("value"), "{:.2f}"), views.trunc(r.get("target"), 60),
-                     f"**{views.trunc(s.get('extracted'), 60)}**" if s.get("extracted") else "—",
-                     views.num(r.get("e2e_s"), "{:.2f}"), views.trunc(r.get("error") or s.get("reason") or "", 80)])
+        s = r.score
+        ex = s.extracted if s else None
+        rows.append([f"{r.suite} / `{r.sample_id}`", r.status, views.num(s.value if s else None, "{:.2f}"),
+                     views.trunc(r.target, 60), f"**{views.trunc(ex, 60)}**" if ex else "—",
+                     views.num(r.e2e_s, "{:.2f}"), views.trunc(r.error or (s.reason if s else "") or "", 80)])
     return table(["sample", "status", "score", "target", "extracted", "e2e s", "reason"], rows)
 
 

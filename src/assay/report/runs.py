@@ -1,6 +1,6 @@
 """Read-only views of stored runs for reports: an eval run (manifest + records + scorecard) and bench runs.
 
-Reports are built only from what a run folder holds (DESIGN.md contract 2); nothing here calls a model.
+Reports are built only from what a run folder holds (docs/architecture.md, contract 2); nothing here calls a model.
 
 Example:
     from assay.report.runs import load_eval_run
@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import statistics
 from dataclasses import dataclass, field
@@ -18,29 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import RunMismatch
+from assay.evals.base import Record
+from assay.store import EvalManifest
 
 DEFAULT_RUNS_DIR = Path("runs")
 
 
 def resolve(ref: str | Path, runs_dir: Path | None = None) -> Path:
     """A run folder from a path or a run id under ``runs_dir`` (default ./runs); ``latest`` = newest eval run."""
-    from assay.evals.store import resolve_run
+    from assay.store import resolve_run
 
     return resolve_run(ref, runs_dir if runs_dir is not None else DEFAULT_RUNS_DIR)
 
 
-def _as_dict(r: Any) -> dict:
-    return r if isinstance(r, dict) else dataclasses.asdict(r)
-
-
-def score_value(rec: dict) -> float | None:
+def score_value(rec: Record) -> float | None:
     """The per-sample score as the scorecard counts it: None for error records and records without a score."""
-    if rec.get("status") == "error":
-        return None
-    s = rec.get("score") or None
-    if not s or s.get("value") is None:
-        return None
-    return float(s["value"])
+    return rec.value
 
 
 def short_model(model: str | None) -> str:
@@ -64,8 +56,8 @@ def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
 @dataclass
 class EvalRun:
     path: Path
-    manifest: dict
-    records: list[dict]
+    manifest: EvalManifest
+    records: list[Record]
     card: dict  # assay.evals.scorecard.summarize(...)
     label: str = ""
     bench: list["BenchRun"] = field(default_factory=list)
@@ -73,15 +65,15 @@ class EvalRun:
 
     @property
     def run_id(self) -> str:
-        return str(self.manifest.get("run_id") or self.path.name)
+        return self.manifest.run_id or self.path.name
 
     @property
     def fingerprint(self) -> dict:
-        return self.manifest.get("fingerprint") or {}
+        return self.manifest.fingerprint or {}
 
     @property
     def model(self) -> str:
-        return str(self.fingerprint.get("model") or self.manifest.get("model") or "?")
+        return str(self.fingerprint.get("model") or "?")
 
     @property
     def suites(self) -> dict:
@@ -91,15 +83,13 @@ class EvalRun:
         """sample_id -> score for the suite's scored records (errors left out, as in the scorecard)."""
         out = {}
         for r in self.records:
-            if r.get("suite") == suite:
-                v = score_value(r)
-                if v is not None:
-                    out[str(r.get("sample_id"))] = v
+            if r.suite == suite and r.value is not None:
+                out[str(r.sample_id)] = r.value
         return out
 
-    def record(self, suite: str, sample_id: str) -> dict | None:
+    def record(self, suite: str, sample_id: str) -> Record | None:
         for r in self.records:
-            if r.get("suite") == suite and str(r.get("sample_id")) == sample_id:
+            if r.suite == suite and str(r.sample_id) == sample_id:
                 return r
         return None
 
@@ -109,23 +99,23 @@ class EvalRun:
         tokens_per_correct = all completion tokens the run spent (failed answers cost tokens too) ÷ the sum of scores.
         decode_tok_s from records is the median over requests of (completion_tokens − 1) / (e2e − ttft); with eval
         concurrency > 1 on a one-at-a-time server that includes queueing, so the source is named in ``source``."""
-        toks = [r.get("completion_tokens") for r in self.records if r.get("completion_tokens") is not None]
-        correct = sum(v for v in (score_value(r) for r in self.records) if v is not None)
+        toks = [r.completion_tokens for r in self.records if r.completion_tokens is not None]
+        correct = sum(r.value for r in self.records if r.value is not None)
         out: dict[str, Any] = {
             "tokens_per_correct": (sum(toks) / correct) if toks and correct > 0 else None,
             "completion_tokens": sum(toks) if toks else None,
             "correct": correct,
             "ttft_s": None, "decode_tok_s": None, "peak_mem_bytes": None, "source": None,
         }
-        ttfts = [r["ttft_s"] for r in self.records if r.get("ttft_s") is not None and r.get("status") != "error"]
+        ttfts = [r.ttft_s for r in self.records if r.ttft_s is not None and r.status != "error"]
         rates = []
         for r in self.records:
-            t, e, n = r.get("ttft_s"), r.get("e2e_s"), r.get("completion_tokens")
+            t, e, n = r.ttft_s, r.e2e_s, r.completion_tokens
             if t is not None and e is not None and n and n > 1 and e > t:
                 rates.append((n - 1) / (e - t))
         if ttfts:
             out["ttft_s"] = statistics.median(ttfts)
-            out["source"] = f"eval records (concurrency {self.manifest.get('concurrency', '?')})"
+            out["source"] = f"eval records (concurrency {self.manifest.concurrency})"
         if rates:
             out["decode_tok_s"] = statistics.median(rates)
         for b in self.bench:
@@ -209,7 +199,7 @@ def _find_peak_memory(obj: Any) -> float | None:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    from assay.evals.store import iter_records
+    from assay.store import iter_records
 
     return list(iter_records(path))
 
@@ -218,10 +208,13 @@ def load_eval_run(ref: str | Path, runs_dir: Path | None = None) -> EvalRun:
     from assay.evals.scorecard import load_run, summarize
 
     path = resolve(ref, runs_dir)
+    from assay.store import read_manifest
+
+    kind = read_manifest(path).kind
+    if kind != "eval":
+        raise RunMismatch(f"{path} is a {kind} run, not an eval run: pass it with --bench")
     manifest, records = load_run(path)
-    if manifest.get("kind", "eval") != "eval":
-        raise RunMismatch(f"{path} is a {manifest.get('kind')} run, not an eval run: pass it with --bench")
-    recs = [_as_dict(r) for r in records]
+    recs = list(records)
     try:
         from assay.evals.scorecard import suites_for
 
@@ -234,8 +227,8 @@ def load_eval_run(ref: str | Path, runs_dir: Path | None = None) -> EvalRun:
     except Exception as e:  # a suite's corpus-metric hook failed: keep the per-sample scorecard, say what is missing
         card = summarize(recs, None)
         notes.append(f"corpus metrics left out: a suite's aggregate() failed ({type(e).__name__}: {e})")
-    return EvalRun(path=path, manifest=manifest, records=recs, card=card, notes=notes, label=short_model(
-        (manifest.get("fingerprint") or {}).get("model")))
+    return EvalRun(path=path, manifest=manifest, records=recs, card=card, notes=notes,
+                   label=short_model(manifest.fingerprint.get("model")))
 
 
 def load_bench_run(ref: str | Path, runs_dir: Path | None = None) -> BenchRun:
@@ -259,11 +252,11 @@ def load_bench_run(ref: str | Path, runs_dir: Path | None = None) -> BenchRun:
 
 def find_bench_runs(runs_dir: Path, model: str) -> list[BenchRun]:
     """Bench runs in ``runs_dir`` for the same model id (newest first). Matching is on the model id as stored."""
-    from assay.evals.store import list_runs
+    from assay.store import list_runs
 
     out = []
     for child, man in list_runs(Path(runs_dir), kind="bench"):  # newest first
-        if _same_model(man.get("model") or (man.get("fingerprint") or {}).get("model"), model):
+        if _same_model(man.model, model):
             try:
                 out.append(load_bench_run(child))
             except RunMismatch:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from assay.evals.base import Record
 from assay.report.paired import format_p
 
 
@@ -72,23 +73,20 @@ def _card_row(suite: str, cat: str, metric: str, s: dict) -> list[str]:
             str(s.get("truncated", "")), str(s.get("unparsed", ""))]
 
 
-def sample_rows(records: list[dict], kind: str, limit: int = 15) -> list[dict]:
+def sample_rows(records: list[Record], kind: str, limit: int = 15) -> list[Record]:
     """'failed': records not scored full marks (errors, truncated, unparsed, wrong), failures of the harness first;
     'slowest': by end-to-end seconds."""
     if kind == "slowest":
-        recs = [r for r in records if r.get("e2e_s") is not None]
-        recs.sort(key=lambda r: -r["e2e_s"])
+        recs = [r for r in records if r.e2e_s is not None]
+        recs.sort(key=lambda r: -r.e2e_s)
         return recs[:limit]
     order = {"error": 0, "truncated": 1, "unparsed": 2, "ok": 3}
 
-    def failed(r: dict) -> bool:
-        if r.get("status") != "ok":
-            return True
-        v = (r.get("score") or {}).get("value")
-        return v is not None and v < 1.0
+    def failed(r: Record) -> bool:
+        return r.status != "ok" or (r.value is not None and r.value < 1.0)
 
     recs = [r for r in records if failed(r)]
-    recs.sort(key=lambda r: (order.get(r.get("status") or "ok", 4), (r.get("score") or {}).get("value") or 0))
+    recs.sort(key=lambda r: (order.get(r.status, 4), r.value or 0))
     return recs[:limit]
 
 
@@ -100,8 +98,8 @@ def run_header(run) -> list[tuple[str, str]]:
     return [("run", run.run_id), ("model", run.model),
             ("engine", f"{fp.get('engine', '?')} {fp.get('engine_version') or ''}".strip()),
             ("sampling", shown or "—"), ("seed / limit", f"{_dash(fp.get('seed'))} / {'all' if fp.get('limit') is None else fp['limit']}"),
-            ("status", str(m.get("status", "?"))), ("created", str(m.get("created_at", "—"))),
-            ("wall", num(m.get("wall_s"), "{:.1f} s")), ("fingerprint", str(m.get("fingerprint_hash", "—"))),
+            ("status", m.status), ("created", m.created_at), ("wall", num(m.wall_s, "{:.1f} s")),
+            ("fingerprint", m.fingerprint_hash or "—"),
             ("folder", str(run.path))]
 
 

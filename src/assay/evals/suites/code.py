@@ -20,28 +20,25 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from importlib import resources
 from math import comb
 
 from assay.errors import AssayError
-from assay.evals.base import Sample, Score
+from assay.common import data_path, fenced_blocks, read_jsonl, stable_hash
+from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite
 from assay.evals.sandbox import Limits, run_python
 from assay.evals.stats import mean_summary
 
 INSTRUCTION = ("Complete the following Python function. Reply with the complete function (signature included) in a "
                "single ```python code block.\n\n```python\n{prompt}```")
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
 
 def extract_code(text: str, entry_point: str | None = None) -> str:
     """The code in a reply: the last fenced block that defines ``entry_point`` (python/py/unlabelled fences), else
     the longest such fence, else the whole reply. An unclosed final fence (a truncated reply) still counts."""
     text = text or ""
-    blocks = [body for lang, body in _FENCE.findall(text) if lang.lower() in ("", "python", "py", "python3")]
+    blocks = [f.body for f in fenced_blocks(text) if f.lang.lower() in ("", "python", "py", "python3")]
     if not blocks:
         return text.strip("\n")
     if entry_point:
@@ -67,7 +64,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
-class CodeSuite:
+class CodeSuite(Suite):
     """Shared by code / humaneval / mbpp: n samples per problem, sandboxed scoring, pass@k aggregate.
 
     Subclasses provide ``problems()`` -> list of {"id", "prompt", "entry_point", "test" (source defining
@@ -96,8 +93,7 @@ class CodeSuite:
         raise NotImplementedError
 
     def data_hash(self) -> str:
-        blob = json.dumps(self.problems(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16] + f":n={self.n}"
+        return stable_hash(self.problems()) + f":n={self.n}"
 
     def samples(self, seed: int, limit: int | None):
         probs = self.problems()
@@ -136,33 +132,32 @@ class CodeSuite:
         reason = "passed all tests" if r.passed else f"{r.status}: {r.detail}"
         return Score(1.0 if r.passed else 0.0, extracted=code[:4000], reason=reason[:500], extra=extra)
 
-    def aggregate(self, records: list[dict]) -> dict:
+    def aggregate(self, records: list[Record]) -> list[Metric]:
         """pass@1 and pass@k over problems (bootstrap CI over problems); errored requests are left out."""
+        records = as_records(records)
         per: dict[str, list[float]] = {}
-        modes: set[str] = set()
         for r in records:
-            sc = r.get("score")
-            if not sc or r.get("status") == "error":
+            if r.value is None:
                 continue
-            pid = (r.get("meta") or {}).get("problem") or str(r.get("sample_id", "")).rsplit("#", 1)[0]
-            per.setdefault(pid, []).append(float(sc.get("value") or 0.0))
-            mode = (sc.get("extra") or {}).get("sandbox")
-            if mode:
-                modes.add(mode)
-        out = {}
+            pid = (r.meta or {}).get("problem") or str(r.sample_id).rsplit("#", 1)[0]
+            per.setdefault(pid, []).append(r.value)
+        out = []
         for k in sorted({1, self.k}):
             vals = [pass_at_k(len(v), int(sum(v)), k) for v in per.values() if len(v) >= k]
             if vals:
-                out[f"pass@{k}"] = mean_summary(vals)
-        if modes:  # which containment was in force: the report must say (see sandbox.py); no number, a named row
-            mode = ",".join(sorted(modes))
-            out[f"sandbox: {mode}"] = {"value": None, "low": None, "high": None, "n": len(per), "mode": mode}
+                out.append(Metric.of(f"pass@{k}", mean_summary(vals)))
         return out
+
+    def notes(self, records: list[Record]) -> dict[str, str]:
+        """Which containment was in force (see sandbox.py): the report must say it beside the pass rates."""
+        records = as_records(records)
+        modes = {(r.score.extra or {}).get("sandbox") for r in records if r.value is not None}
+        modes.discard(None)
+        return {"sandbox": ",".join(sorted(modes))} if modes else {}
 
 
 def _read_shipped(name: str) -> list[dict]:
-    text = resources.files("assay.evals").joinpath("data", name).read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return read_jsonl(data_path(name))
 
 
 def to_check(tests: list[str]) -> str:

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import random
 from fnmatch import fnmatch
@@ -25,7 +24,8 @@ from pathlib import Path
 
 from assay.errors import DataError
 from assay.evals import ifeval_checks as ic
-from assay.evals.base import Sample, Score, stable_hash
+from assay.common import data_path, file_digest, iter_jsonl
+from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, stable_hash
 from assay.evals.stats import proportion_summary
 
 # Pairs that cannot (or should not) be asked together in one composed prompt. Patterns are fnmatch on ids.
@@ -66,7 +66,7 @@ def compatible(a: str, b: str) -> bool:
 
 
 def _load_topics() -> list[dict]:
-    text = (Path(__file__).resolve().parents[1] / "data" / "ifeval_topics.json").read_text(encoding="utf-8")
+    text = data_path("ifeval_topics.json").read_text(encoding="utf-8")
     return json.loads(text)["topics"]
 
 
@@ -115,15 +115,10 @@ def compose_items(n: int = 270, gen_seed: int = 0) -> list[dict]:
 def load_jsonl(path: str | Path, *, skip_unsupported: bool = False) -> list[dict]:
     """Read the official IFEval JSONL. Unknown instruction ids are an error naming them (or skipped, when asked)."""
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise DataError(f"IFEval data file not found: {p} (pass --data PATH to a file in the official "
-                        "ifeval_input_data.jsonl format)")
     items, unsupported = [], {}
-    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, d in iter_jsonl(p, missing="IFEval data file not found: {path} (pass --data PATH to a file in the "
+                                         "official ifeval_input_data.jsonl format)"):
         try:
-            d = json.loads(line)
             item = {"key": str(d["key"]), "prompt": d["prompt"], "instruction_id_list": list(d["instruction_id_list"]),
                     "kwargs": list(d.get("kwargs") or [{}] * len(d["instruction_id_list"]))}
         except (ValueError, KeyError, TypeError) as exc:
@@ -161,7 +156,7 @@ def _load_hub() -> list[dict]:
     return load_jsonl(path)
 
 
-class IFEval:
+class IFEval(Suite):
     name = "ifeval"
     version = "1"
     binary = True
@@ -194,8 +189,8 @@ class IFEval:
     def score(self, completion: str, sample: Sample) -> Score:
         return score_response(completion or "", sample.input["instruction_id_list"], sample.input["kwargs"])
 
-    def aggregate(self, records: list[dict]) -> dict:
-        return aggregate(records)
+    def aggregate(self, records: list[Record]) -> list[Metric]:
+        return [Metric.of(k, v, kind="proportion") for k, v in aggregate(records).items()]
 
 
 def score_response(response: str, instruction_ids: list[str], kwargs: list[dict]) -> Score:
@@ -210,15 +205,14 @@ def score_response(response: str, instruction_ids: list[str], kwargs: list[dict]
                                      "prompt_loose": all(loose)})
 
 
-def aggregate(records: list[dict]) -> dict:
+def aggregate(records: list[Record]) -> dict:
     """Prompt- and instruction-level accuracy, strict and loose, from stored records (errors and records without a
     score are left out, as in the headline score)."""
     ps = pl = is_ = il = ni = n = 0
-    for rec in records:
-        sc = rec.get("score")
-        if rec.get("status") == "error" or not sc:
+    for rec in as_records(records):
+        if rec.value is None:
             continue
-        extra = sc.get("extra") or {}
+        extra = rec.score.extra
         strict, loose = extra.get("strict"), extra.get("loose")
         if strict is None or loose is None:
             continue
@@ -232,14 +226,13 @@ def aggregate(records: list[dict]) -> dict:
             "inst_strict": proportion_summary(is_, ni), "inst_loose": proportion_summary(il, ni)}
 
 
-def instruction_breakdown(records: list[dict]) -> dict[str, dict]:
+def instruction_breakdown(records: list[Record]) -> dict[str, dict]:
     """Instruction-level strict/loose accuracy per instruction id (for reports): {id: {"strict": .., "loose": ..}}."""
     counts: dict[str, list[int]] = {}
-    for rec in records:
-        sc = rec.get("score")
-        if rec.get("status") == "error" or not sc:
+    for rec in as_records(records):
+        if rec.value is None:
             continue
-        extra = sc.get("extra") or {}
+        extra = rec.score.extra
         for x, s, lo in zip(extra.get("instruction_ids", []), extra.get("strict", []), extra.get("loose", [])):
             c = counts.setdefault(x, [0, 0, 0])
             c[0] += bool(s)
@@ -258,5 +251,5 @@ def make(data: str | Path | None = None, n: int = 270, gen_seed: int = 0, skip_u
         items = _load_hub()
         return IFEval(items, source="google/IFEval", data_digest=stable_hash(items))
     items = load_jsonl(data, skip_unsupported=skip_unsupported)
-    digest = hashlib.sha256(Path(data).expanduser().read_bytes()).hexdigest()[:16]
+    digest = file_digest(data)
     return IFEval(items, source=str(data), data_digest=digest)

@@ -27,11 +27,11 @@ import re
 from typing import Any, Iterable
 
 from assay.errors import AssayError
-from assay.evals.base import Sample, Score
-from assay.evals.mathlib import DATA_DIR, file_sha256, read_jsonl, strip_think
+from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite
+from assay.common import data_path, fenced_blocks, file_digest, read_jsonl, split_think
 from assay.evals.stats import proportion_summary
 
-DATA = DATA_DIR / "json_tasks.jsonl"
+DATA = data_path("json_tasks.jsonl")
 MODES = ("freeform", "constrained")
 
 PROMPT_TEMPLATE = (
@@ -40,7 +40,6 @@ PROMPT_TEMPLATE = (
     "JSON Schema:\n{schema}\n\nText:\n{text}"
 )
 
-_FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)(?:```|$)", re.S)
 
 
 def parse_json_answer(text: str | None) -> tuple[Any, dict]:
@@ -52,16 +51,17 @@ def parse_json_answer(text: str | None) -> tuple[Any, dict]:
     if not text or not text.strip():
         info["error"] = "empty completion"
         return None, info
-    body, unclosed = strip_think(text)
+    body, _, unclosed = split_think(text)
     if unclosed:
         info["error"] = "unclosed <think>: no answer after the reasoning"
         return None, info
     body = body.strip()
-    m = _FENCE.search(body)
-    if m:
+    fences = fenced_blocks(body)
+    if fences:
+        m = fences[0]
         info["fenced"] = True
-        info["prose"] = bool(body[:m.start()].strip() or body[m.end():].strip())
-        body = m.group(1).strip()
+        info["prose"] = bool(body[:m.start].strip() or body[m.end:].strip())
+        body = m.body.strip()
     try:
         return json.loads(body), info
     except json.JSONDecodeError:
@@ -141,7 +141,7 @@ def score_json(completion: str | None, schema: dict, expected: dict) -> Score:
     return Score(1.0 if ok else 0.0, extracted=shown, reason=reason, extra=extra)
 
 
-class JsonSuite:
+class JsonSuite(Suite):
     name = "json"
     version = "1"
     prompt_template = PROMPT_TEMPLATE
@@ -184,21 +184,22 @@ class JsonSuite:
         return score_json(completion, sample.input["schema"], sample.target)
 
     def data_hash(self) -> str:
-        return f"{file_sha256(DATA)[:16]}:{','.join(self.modes)}"
+        return f"{file_digest(DATA)}:{','.join(self.modes)}"
 
-    def aggregate(self, records: list[dict]) -> dict:
+    def aggregate(self, records: list[Record]) -> list[Metric]:
         """Per mode: parse rate, schema-valid rate, field accuracy, fenced rate over answered samples (errors and
         truncations are left out here; the scorecard counts them)."""
-        out: dict = {}
+        records = as_records(records)
+        out: list[Metric] = []
         for mode in self.modes:
-            rows = [r for r in records if r.get("category") == mode and r.get("status") in ("ok", "unparsed")
-                    and r.get("score")]
+            rows = [r for r in records if r.category == mode and r.status in ("ok", "unparsed") and r.score]
             n = len(rows)
-            extras = [r["score"].get("extra") or {} for r in rows]
+            extras = [r.score.extra or {} for r in rows]
             for key, metric in (("parse_ok", "parse_rate"), ("schema_ok", "schema_valid_rate"),
                                 ("fields_ok", "field_accuracy"), ("fenced", "fenced_rate")):
                 k = sum(1 for e in extras if e.get(key))
-                out[f"{mode}/{metric}"] = proportion_summary(k, n)
+                out.append(Metric.of(metric, proportion_summary(k, n), category=mode, kind="proportion",
+                                     key=f"{mode}/{metric}", detail=False))
         return out
 
 

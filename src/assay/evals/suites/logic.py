@@ -24,7 +24,8 @@ import json
 import re
 
 from assay.evals import zebra
-from assay.evals.base import Sample, Score
+from assay.common import fenced_blocks
+from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite
 from assay.evals.stats import mean_summary
 from assay.errors import AssayError
 
@@ -74,7 +75,7 @@ def _parse_mix(sizes) -> list[tuple[str, int]]:
     return out
 
 
-class Logic:
+class Logic(Suite):
     name = "logic"
     version = "1"
     binary = True
@@ -115,22 +116,23 @@ class Logic:
     def score(self, completion: str, sample: Sample) -> Score:
         return score_grid(completion, sample.target, sample.input["attributes"])
 
-    def aggregate(self, records: list[dict]) -> dict:
+    def aggregate(self, records: list[Record]) -> list[Metric]:
         """Cell accuracy overall and per bucket (bootstrap CI); puzzle accuracy is the runner's headline score."""
-        by: dict[str, list[float]] = {}
+        records = as_records(records)
+        by: dict[str | None, list[float]] = {}
         for r in records:
-            sc = r.get("score")
-            if not sc or r.get("status") == "error":
+            if r.value is None:
                 continue
-            v = (sc.get("extra") or {}).get("cell_accuracy", 0.0)
-            by.setdefault("cell_accuracy", []).append(v)
-            by.setdefault(f"cell_accuracy[{r.get('category', 'all')}]", []).append(v)
-        return {k: mean_summary(v) for k, v in sorted(by.items())}
+            v = (r.score.extra or {}).get("cell_accuracy", 0.0)
+            by.setdefault(None, []).append(v)
+            by.setdefault(r.category or "all", []).append(v)
+        return [Metric.of("cell_accuracy", mean_summary(v), category=c,
+                          key="cell_accuracy" if c is None else f"cell_accuracy[{c}]")
+                for c, v in sorted(by.items(), key=lambda kv: (kv[0] is not None, kv[0] or ""))]
 
 
 # ----------------------------------------------------------------------------------------------------------- scoring
 
-_FENCE = re.compile(r"```[a-zA-Z]*[ \t]*\n?(.*?)```", re.S)
 
 
 def _norm(s) -> str:
@@ -142,7 +144,7 @@ def _norm(s) -> str:
 def _objects(text: str):
     """Parsed JSON-ish candidates, best first: fenced blocks (last first), then outermost JSON values in the text
     (last first), then brace-balanced spans read as Python literals (single quotes, trailing commas)."""
-    for f in reversed(_FENCE.findall(text)):
+    for f in reversed([b.body for b in fenced_blocks(text) if b.closed]):
         obj = _load(f.strip())
         if obj is not None:
             yield obj

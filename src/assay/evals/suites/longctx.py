@@ -36,7 +36,7 @@ from typing import Iterable, Sequence
 
 from assay.errors import AssayError
 from assay.evals import longdocs
-from assay.evals.base import Sample, Score
+from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite
 
 TASKS = ("niah", "qa", "summary")
 DEFAULT_DEPTHS = tuple(i / 10 for i in range(11))
@@ -214,7 +214,7 @@ def build_prompt(inp: dict) -> str:
 
 
 # ---- the suite -----------------------------------------------------------------------------------------------------
-class LongCtx:
+class LongCtx(Suite):
     name = "longctx"
     version = "1"
     binary = False
@@ -350,59 +350,66 @@ class LongCtx:
         return score_summary(completion, sample.target)
 
     # ---- reports from stored records ----
-    def aggregate(self, records: list[dict]) -> dict:
+    def aggregate(self, records: list[Record]) -> list[Metric]:
         from assay.evals.stats import mean_summary, proportion_summary
 
-        scored = [r for r in records if r.get("status") != "error" and r.get("score")]
-        out: dict = {}
-        niah = [r for r in scored if (r.get("input") or {}).get("task") == "niah"]
-        if niah:
-            def prop(rs):
-                k = sum(1 for r in rs if float(r["score"]["value"]) >= 1.0)
-                return proportion_summary(k, len(rs))
+        records = as_records(records)
+        scored = [r for r in records if r.value is not None]
+        out: list[Metric] = []
 
-            out["niah"] = prop(niah)
-            lengths = sorted({r["input"]["length"] for r in niah})
-            depths = sorted({r["input"]["depth"] for r in niah})
+        def task(name):
+            return [r for r in scored if (r.input or {}).get("task") == name]
+
+        niah = task("niah")
+        if niah:
+            def prop(rs, cat=None):
+                k = sum(1 for r in rs if r.value >= 1.0)
+                return Metric.of("niah", proportion_summary(k, len(rs)), category=cat, kind="proportion")
+
+            out.append(prop(niah))
+            lengths = sorted({r.input["length"] for r in niah})
+            depths = sorted({r.input["depth"] for r in niah})
             for L in lengths:
-                out[f"niah:L={length_label(L)}"] = prop([r for r in niah if r["input"]["length"] == L])
+                out.append(prop([r for r in niah if r.input["length"] == L], f"L={length_label(L)}"))
             for d in depths:
-                out[f"niah:depth={round(d * 100)}%"] = prop([r for r in niah if r["input"]["depth"] == d])
+                out.append(prop([r for r in niah if r.input["depth"] == d], f"depth={round(d * 100)}%"))
             for L in lengths:  # the grid, cell by cell (drawn in niah_heatmap.png)
                 for d in depths:
-                    cell = [r for r in niah if r["input"]["length"] == L and r["input"]["depth"] == d]
+                    cell = [r for r in niah if r.input["length"] == L and r.input["depth"] == d]
                     if cell:
-                        out[f"niah:L={length_label(L)},depth={round(d * 100)}%"] = prop(cell)
-        qa = [r for r in scored if (r.get("input") or {}).get("task") == "qa"]
+                        out.append(prop(cell, f"L={length_label(L)},depth={round(d * 100)}%"))
+        qa = task("qa")
         if qa:
-            out["qa:f1"] = mean_summary([r["score"]["value"] for r in qa])
-            em = [float((r["score"].get("extra") or {}).get("em", 0.0)) for r in qa]
-            out["qa:em"] = proportion_summary(int(sum(em)), len(em))
-        summ = [r for r in scored if (r.get("input") or {}).get("task") == "summary"]
+            out.append(Metric.of("f1", mean_summary([r.value for r in qa]), category="qa", key="qa:f1"))
+            em = [float((r.score.extra or {}).get("em", 0.0)) for r in qa]
+            out.append(Metric.of("em", proportion_summary(int(sum(em)), len(em)), category="qa", key="qa:em",
+                                 kind="proportion"))
+        summ = task("summary")
         if summ:
-            out["summary:rougeL"] = mean_summary([r["score"]["value"] for r in summ])
+            out.append(Metric.of("rougeL", mean_summary([r.value for r in summ]), category="summary",
+                                 key="summary:rougeL"))
         return out
 
-    def write_artifacts(self, records: list[dict], run_dir: Path) -> list[Path]:
+    def write_artifacts(self, records: list[Record], run_dir: Path) -> list[Path]:
         return write_heatmap(records, Path(run_dir))
 
 
-def niah_grid(records: list[dict]) -> tuple[list[int], list[float], dict[tuple[int, float], tuple[int, int]]]:
+def niah_grid(records: list[Record]) -> tuple[list[int], list[float], dict[tuple[int, float], tuple[int, int]]]:
     """(lengths, depths, {(length, depth): (correct, n)}) from stored niah records (errors left out)."""
     cells: dict[tuple[int, float], tuple[int, int]] = {}
-    for r in records:
-        inp = r.get("input") or {}
-        if inp.get("task") != "niah" or r.get("status") == "error" or not r.get("score"):
+    for r in as_records(records):
+        inp = r.input or {}
+        if inp.get("task") != "niah" or r.value is None:
             continue
         key = (inp["length"], inp["depth"])
         k, n = cells.get(key, (0, 0))
-        cells[key] = (k + (float(r["score"]["value"]) >= 1.0), n + 1)
+        cells[key] = (k + (r.value >= 1.0), n + 1)
     lengths = sorted({k[0] for k in cells})
     depths = sorted({k[1] for k in cells})
     return lengths, depths, cells
 
 
-def write_heatmap(records: list[dict], run_dir: Path) -> list[Path]:
+def write_heatmap(records: list[Record], run_dir: Path) -> list[Path]:
     """niah_heatmap.png (length x depth, colour = retrieval accuracy) and niah_grid.csv; [] without niah records."""
     lengths, depths, cells = niah_grid(records)
     if not cells:

@@ -19,9 +19,10 @@ from typing import Iterable
 
 from assay.errors import AssayError
 from assay.evals import mathlib
+from assay.common import data_path, file_digest, read_jsonl
 from assay.evals.base import Sample
 
-DATA = mathlib.DATA_DIR / "math_problems.jsonl"
+DATA = data_path("math_problems.jsonl")
 SOURCES = ("shipped", "generated", "mixed")
 
 
@@ -38,7 +39,7 @@ class MathSuite(mathlib.BoxedMathSuite):
     def _items(self, seed: int) -> list[dict]:
         items = []
         if self.source in ("shipped", "mixed"):
-            items += mathlib.interleave(mathlib.read_jsonl(DATA), key=lambda it: it["category"])
+            items += mathlib.interleave(read_jsonl(DATA), key=lambda it: it["category"])
         if self.source in ("generated", "mixed"):
             items += mathlib.generate(seed, self.n_generated)
         if self.source == "mixed":
@@ -52,7 +53,7 @@ class MathSuite(mathlib.BoxedMathSuite):
 
     def data_hash(self) -> str:
         # generated items are a pure function of (seed, n, code version): the fingerprint's seed covers them
-        return f"{mathlib.file_sha256(DATA)[:16]}:{self.source}:{self.n_generated}"
+        return f"{file_digest(DATA)}:{self.source}:{self.n_generated}"
 
 
 def make(source: str = "shipped", n_generated: int = 100) -> MathSuite:

@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from functools import lru_cache
@@ -27,12 +26,13 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from assay.errors import AssayError, DataError
-from assay.evals.base import Sample, Score, stable_hash
+from assay.common import data_path, file_digest, read_jsonl, strip_fence_markers
+from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, stable_hash
 
 LANGS = {"en": "English", "fr": "French", "es": "Spanish", "ar": "Arabic", "sw": "Swahili",
          "zh": "Chinese (Simplified)"}
 DEFAULT_DIRECTIONS = ("en-fr", "fr-en", "en-es", "es-en", "en-ar", "ar-en", "en-sw", "sw-en", "en-zh", "zh-en")
-DATA = Path(__file__).resolve().parents[1] / "data" / "translate" / "sentences.jsonl"
+DATA = data_path("translate/sentences.jsonl")
 
 PROMPT = ("Translate the following {src_name} text into {tgt_name}. Reply with the {tgt_name} translation only: "
           "no notes, no explanations, no quotation marks.\n\n{text}")
@@ -73,7 +73,7 @@ def clean_translation(text: str | None) -> str:
     """The translation inside a reply: drop code fences, label lines / prefixes, notes, and surrounding quotes."""
     if not text:
         return ""
-    t = re.sub(r"```[a-zA-Z]*", "", text).strip()
+    t = strip_fence_markers(text).strip()
     lines = [ln.strip() for ln in t.splitlines() if ln.strip()]
     out = ""
     for ln in lines:
@@ -139,19 +139,11 @@ def corpus_scores(hyps: list[str], refs: list[str], tgt: str, *, n_boot: int = 1
 # ---- data ----------------------------------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def load_shipped() -> tuple[dict, ...]:
-    rows = []
-    with DATA.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{DATA}:{n}: not JSON ({e})") from e
-    return tuple(rows)
+    return tuple(read_jsonl(DATA))
 
 
 # ---- the suite -----------------------------------------------------------------------------------------------------
-class Translate:
+class Translate(Suite):
     version = "1"
     binary = False
     metric = "chrF"
@@ -203,34 +195,34 @@ class Translate:
         c = sentence_chrf(hyp, sample.target)
         return Score(c / 100.0, extracted=hyp, reason=f"sentence chrF {c:.1f}")
 
-    def _pairs(self, records: list[dict]) -> dict[str, tuple[list[str], list[str], int]]:
+    def _pairs(self, records: list[Record]) -> dict[str, tuple[list[str], list[str], int]]:
+        records = as_records(records)
         by: dict[str, tuple[list[str], list[str], int]] = {}
         for r in records:
-            cat = r.get("category") or ""
+            cat = r.category or ""
             hyps, refs, errors = by.setdefault(cat, ([], [], 0))
-            if r.get("status") == "error" or r.get("completion") is None:
+            if r.status == "error" or r.completion is None:
                 by[cat] = (hyps, refs, errors + 1)
                 continue
-            sc = r.get("score") or {}
-            hyp = sc.get("extracted")
-            hyps.append(hyp if hyp is not None else clean_translation(r.get("completion")))
-            refs.append(r.get("target") or "")
+            hyp = r.score.extracted if r.score is not None else None
+            hyps.append(hyp if hyp is not None else clean_translation(r.completion))
+            refs.append(r.target or "")
         return by
 
-    def aggregate(self, records: list[dict]) -> dict:
+    def aggregate(self, records: list[Record]) -> list[Metric]:
         """Corpus BLEU-4 and chrF per direction ("bleu:en-fr", "chrf:en-fr"), bootstrap 95 % intervals.
         Failed requests (status error) are left out and counted as ``errors``; empty replies count as translations."""
-        out = {}
+        out: list[Metric] = []
         order = {f"{s}-{t}": i for i, (s, t) in enumerate(self.directions)}
         for cat, (hyps, refs, errors) in sorted(self._pairs(records).items(), key=lambda kv: order.get(kv[0], 99)):
             tgt = cat.split("-")[-1]
             res = corpus_scores(hyps, refs, tgt)
             for key in ("bleu", "chrf"):
-                out[f"{key}:{cat}"] = {**res[key], "errors": errors}
+                out.append(Metric.of(key, res[key], category=cat, errors=errors))
         return out
 
-    def write_artifacts(self, records: list[dict], run_dir: Path) -> list[Path]:
-        metrics = self.aggregate(records)
+    def write_artifacts(self, records: list[Record], run_dir: Path) -> list[Path]:
+        metrics = {m.key: m.model_dump() for m in self.aggregate(records)}
         path = Path(run_dir) / f"{self.name}_table.md"
         path.write_text(format_table(metrics), encoding="utf-8")
         return [path]
@@ -260,10 +252,7 @@ def make(data: str | Path | None = None, directions: str | Sequence[str] | None 
 
         items, digest = load_flores(data, split=split, langs={lang for d in dirs for lang in d})
         return Translate(items, dirs, name="translate", source=f"flores200-{split}", data_digest=digest)
-    return Translate(load_shipped(), dirs, source="shipped", data_digest=_file_digest(DATA))
+    return Translate(load_shipped(), dirs, source="shipped", data_digest=file_digest(DATA))
 
 
-def _file_digest(path: Path) -> str:
-    import hashlib
 
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

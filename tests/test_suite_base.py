@@ -1,0 +1,143 @@
+"""The Suite base class: typed options (one-line errors), misspelt hooks refused, and a suite from another package
+(an ``assay.suites`` entry point) that runs, resumes, rescores and reports with no assay file touched."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from assay.engines import Endpoint
+from assay.errors import AssayError
+from assay.evals.base import Sample, Score, Suite
+from assay.evals.suites import _plugins, get_suite
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
+
+
+def test_bad_suite_options_are_one_line_naming_the_valid_ones():
+    with pytest.raises(AssayError) as e:
+        get_suite("code", n="abc")
+    msg = str(e.value)
+    assert "\n" not in msg and "option n='abc'" in msg and "valid options: n (int, default 1)" in msg
+    with pytest.raises(AssayError, match=r"suite 'math' has no option 'n_generatd'; valid options: source"):
+        get_suite("math", n_generatd=5)
+    assert get_suite("code", n="3").n == 3  # a number given as text (--suite-opt n=3) is coerced, not refused
+
+
+def test_cli_bad_suite_opt_is_one_line_and_starts_no_engine():
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+
+    res = CliRunner().invoke(app, ["eval", "--suite", "code", "--suite-opt", "n=abc", "--endpoint",
+                                   "http://127.0.0.1:9/v1"], env={"COLUMNS": "200"})
+    assert res.exit_code != 0
+    assert "option n='abc'" in res.output and "Traceback" not in res.output and "ValueError" not in res.output
+
+
+def test_misspelt_hook_is_refused_at_class_definition():
+    with pytest.raises(AssayError, match="'request_param' is not a suite hook; did you mean 'request_params'"):
+        class Bad(Suite):  # noqa: F841
+            name = "bad"
+
+            def request_param(self, sample):
+                return {"max_tokens": 5}
+
+    from assay.evals.base import as_suite
+
+    class Duck:
+        name, version = "duck", "1"
+
+        def samples(self, seed, limit):
+            return []
+
+        def messages(self, s):
+            return []
+
+        def score(self, c, s):
+            return Score(0.0)
+
+        def agregate(self, records):
+            return []
+
+    with pytest.raises(AssayError, match="did you mean 'aggregate'"):
+        as_suite(Duck())
+
+
+@pytest.fixture
+def sums_plugin(tmp_path, monkeypatch):
+    """The docs' 25-line example suite, installed as another package's entry point (a dist-info on sys.path)."""
+    code = re.search(r"## A suite in 25 lines.*?```python\n(.*?)```", DOCS.read_text(), re.S).group(1)
+    assert len(code.strip().splitlines()) <= 30
+    site = tmp_path / "site"
+    (site / "sums_pkg").mkdir(parents=True)
+    (site / "sums_pkg" / "__init__.py").write_text(code)
+    dist = site / "sums_pkg-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: sums-pkg\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[assay.suites]\nsums = sums_pkg:Sums\n")
+    monkeypatch.syspath_prepend(str(site))
+    _plugins.cache_clear()
+    yield
+    _plugins.cache_clear()
+    sys.modules.pop("sums_pkg", None)
+
+
+def test_plugin_suite_runs_resumes_rescores_and_reports(sums_plugin, stub, tmp_path):
+    from assay.evals.runner import rescore, run
+    from assay.evals.suites import available
+    from assay.report.runs import load_eval_run
+
+    assert "sums" in available()
+    suite = get_suite("sums", n=6)
+    answers = {f"What is {s.input['a']} + {s.input['b']}?": s.target for s in suite.samples(0, None)}
+
+    calls = []
+
+    def counted(req):  # right for the first three questions asked (concurrency 1), no number after that
+        calls.append(req)
+        q = req["messages"][-1]["content"].split(" Just")[0]
+        return f"It is {answers[q]}." if len(calls) <= 3 else "No idea"
+
+    st = stub(reply=counted)
+    eps = [Endpoint(st.base_url, st.model)]
+    out = tmp_path / "runs"
+    r1 = run(["sums"], eps, out_dir=out, suite_options={"sums": {"n": 6}}, concurrency=1)
+    s1 = r1.summary["suites"]["sums"]
+    assert s1["n"] == 6 and s1["unparsed"] >= 1 and 0 < s1["value"] < 1
+    assert r1.manifest.suite_options == {"sums": {"n": 6}}
+    r2 = run(["sums"], eps, out_dir=out, suite_options={"sums": {"n": 6}}, concurrency=1)
+    assert r2.resumed and r2.run_dir == r1.run_dir and r2.samples_this_session == 0
+    again = rescore(r1.run_dir)  # rebuilt from the entry point with the stored options
+    assert again["changed"] == 0 and again["summary"]["suites"]["sums"]["value"] == s1["value"]
+    rep = load_eval_run(r1.run_dir)
+    assert rep.suites["sums"]["n"] == 6 and rep.scores("sums")
+
+
+class Shout:
+    """A duck-typed suite object from outside the registry (no base class, no entry point)."""
+
+    name, version = "shout", "1"
+
+    def samples(self, seed, limit):
+        for i in range(4):
+            yield Sample(id=f"x{i}", input={"w": f"w{i}"}, target=f"w{i}")
+
+    def messages(self, s):
+        return [{"role": "user", "content": f"[[reply:{s.input['w'] if s.id != 'x3' else 'no'}]]"}]
+
+    def score(self, completion, s):
+        return Score(float(completion.strip() == s.target), extracted=completion.strip())
+
+
+def test_suite_object_from_outside_can_be_rescored(stub, tmp_path):
+    from assay.evals.runner import rescore, run
+
+    st = stub()
+    res = run([Shout()], [Endpoint(st.base_url, st.model)], out_dir=tmp_path, concurrency=2)
+    assert res.manifest.suite_refs == {"shout": "test_suite_base:Shout"}
+    again = rescore(res.run_dir)  # no suites passed: rebuilt from the class the manifest names
+    assert again["summary"]["suites"]["shout"]["value"] == pytest.approx(0.75) and again["changed"] == 0
