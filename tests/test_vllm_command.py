@@ -79,10 +79,15 @@ def test_cpu_env_binds_the_cores_and_sizes_kv_from_ram_unless_set():
     assert vllm.cpu_env(kv_gib=3, base={"VLLM_CPU_KVCACHE_SPACE": "9", "VLLM_CPU_OMP_THREADS_BIND": "0"}) == {}
 
 
-def test_embedded_preset_is_accepted_for_vllm():
-    server = vllm.VLLMServer(resolve("smollm2-135m"), port=8000)
+def test_embedded_preset_is_served_from_its_checkpoint_under_the_preset_name():
+    # `assay serve` passes every vLLM option, unset ones as None: the preset name must still win
+    server = vllm.VLLMServer(resolve("smollm2-135m"), port=8000, options={"served_model_name": None, "dtype": None})
     server.model_path = "/cache/smollm2"
-    assert server.command(["python", "-m", vllm.API_SERVER])[3:5] == ["--model", "/cache/smollm2"]
+    cmd = server.command(["python", "-m", vllm.API_SERVER])
+    assert cmd[3:5] == ["--model", "/cache/smollm2"]
+    assert cmd[cmd.index("--served-model-name") + 1] == "smollm2-135m"
+    named = vllm.VLLMServer(resolve("smollm2-135m"), options={"served_model_name": "mine"})
+    assert named.options["served_model_name"] == "mine"
 
 
 def test_engine_flags_after_double_dash_reach_eval_and_are_refused_with_an_endpoint():

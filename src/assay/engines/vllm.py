@@ -192,6 +192,8 @@ class VLLMServer:
         self.host, self.port, self.api_key = host, port, api_key
         self.options = dict(options or {})
         self.kv_gib = self.options.pop("cpu_kvcache_gib", None)
+        if spec.gguf and not self.options.get("served_model_name"):  # a converted GGUF answers to its preset name
+            self.options["served_model_name"] = spec.name
         if max_model_len and not self.options.get("max_model_len"):
             self.options["max_model_len"] = max_model_len
         self.extra_args = extra_args
@@ -212,7 +214,6 @@ class VLLMServer:
         if self.spec.gguf:
             from assay.engines.hfconvert import cached_checkpoint
 
-            self.options.setdefault("served_model_name", self.spec.name)
             return str(cached_checkpoint(self.spec.gguf_path(), self.spec.name, info["python"], assay_home(), env))
         return self.spec.hf_id
 
