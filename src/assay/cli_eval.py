@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
+from assay.cli_common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
 
 # The quick default set: these suites, where the registry has them, each with DEFAULT_LIMIT samples.
 DEFAULT_SUITES = ("math", "ifeval", "json", "logic", "translate")
@@ -165,7 +165,7 @@ def _command_line(ctx: typer.Context) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("eval")
+    @app.command("eval", context_settings=ENGINE_ARGS)
     @one_line_errors
     def eval_cmd(
         ctx: typer.Context,
@@ -250,7 +250,7 @@ def register(app: typer.Typer) -> None:
         if not endpoint:
             console.print(f"starting {model or 'smollm2-135m'} ...")
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
-                             threads=threads, llama_amx=llama_amx) as eps:
+                             threads=threads, llama_amx=llama_amx, extra_args=engine_args(ctx, endpoint)) as eps:
             observer = RichObserver(console)
             try:
                 result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,

@@ -145,7 +145,7 @@ def start(model: str | None = None, *, engine: str | None = None, host: str = "1
         from assay.engines.vllm import VLLMServer
 
         return VLLMServer(spec, host=host, port=port, api_key=api_key, options=vllm_options or {},
-                          extra_args=extra_args, log_path=log_path, max_model_len=ctx).start()
+                          extra_args=extra_args, log_path=log_path, max_model_len=ctx, threads=threads).start()
     raise AssayError(f"unknown engine {engine!r}")  # pragma: no cover - engine_name() refused it already
 
 
