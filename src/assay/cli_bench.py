@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
+from assay.cli_common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
 
 
 def _ints(text: str) -> list[int]:
@@ -112,6 +112,11 @@ def print_bench(run, console) -> None:
                       f"{e['prompt_tokens_evaluated']} tokens ({_num(cc['ttft_minus_prompt_eval_ms'], '{:+.1f}')} ms); "
                       f"TPOT {_num(o['tpot_ms'], '{:.2f}')} ms vs eval {_num(e['ms_per_token'], '{:.2f}')} ms/token "
                       f"over {e['eval_runs']} runs ({_num(cc['tpot_minus_engine_ms'], '{:+.2f}')} ms)")
+    from assay.bench.vllm_metrics import line as vllm_line
+
+    for g in s["groups"]:
+        if g.get("vllm_metrics") and not g["vllm_metrics"].get("error"):
+            console.print(vllm_line(f"{g['workload']} c={g['concurrency']}", g["vllm_metrics"]))
     for n in s.get("notes", []):
         console.print(f"note: {n}", style="dim")
     console.print(f"run folder: {run.run_dir}  (manifest.json, requests.jsonl, summary.json)", style="dim")
@@ -132,7 +137,8 @@ def bench_json_line(run) -> dict:
                     "e2e_ms_p50": _r(g["e2e_s"]["median"]), "decode_tok_s": _f(g["decode_tok_s"]),
                     "output_throughput": _f(g["output_throughput"]), "request_throughput": _f(g["request_throughput"]),
                     "goodput_rps": _f(g.get("goodput_rps")), "peak_rss": g["memory"]["peak_rss"],
-                    "peak_gpu": g["memory"]["peak_gpu"]} for g in s["groups"]],
+                    "peak_gpu": g["memory"]["peak_gpu"],
+                    "vllm_metrics_diff_pct": (g.get("vllm_metrics") or {}).get("diff_pct")} for g in s["groups"]],
         "bandwidth_gb_s": _f(roof["bandwidth_bytes_per_s"] / 1e9) if roof.get("bandwidth_bytes_per_s") else None,
         "roofline": [{"workload": r["workload"], "bound_tok_s": _f(r.get("bound_tok_s")),
                       "achieved_tok_s": _f(r.get("achieved_tok_s")), "percent": _f(r.get("percent"))}
@@ -152,9 +158,10 @@ def _f(x):
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(context_settings=ENGINE_ARGS)
     @one_line_errors
     def bench(
+        typer_ctx: typer.Context,
         model: ModelOpt = None,
         endpoint: EndpointOpt = None,
         engine: EngineOpt = None,
@@ -168,6 +175,8 @@ def register(app: typer.Typer) -> None:
         duration: Annotated[Optional[float], typer.Option(help="Seconds per workload × level instead of --requests.")] = None,
         warmup: Annotated[int, typer.Option(help="Warm-up requests per level, not counted.")] = 1,
         slo: Annotated[Optional[str], typer.Option(help="Goodput SLOs in ms, e.g. ttft=500,tpot=50 (keys ttft,tpot,itl,e2e).")] = None,
+        goodput: Annotated[Optional[str], typer.Option(help="The same SLOs in vLLM's syntax: 'ttft:500 tpot:50 e2el:2000'.")] = None,
+        fmt: Annotated[str, typer.Option("--format", help="text (tables + JSON line) | json (the JSON line) | csv (one row per group).")] = "text",
         out: Annotated[Path, typer.Option(help="Folder for runs/<run-id>/.")] = Path("runs"),
         seed: Annotated[int, typer.Option(help="Seed for prompts and arrival times.")] = 0,
         cross_check: Annotated[Optional[bool], typer.Option("--cross-check/--no-cross-check",
@@ -181,6 +190,9 @@ def register(app: typer.Typer) -> None:
         """Benchmark latency, throughput, memory and roofline of a served model (vLLM bench serve's definitions)."""
         from rich.console import Console
 
+        if fmt not in ("text", "json", "csv"):
+            raise typer.BadParameter(f"--format {fmt!r}: choose text, json or csv")
+        json_only = json_only or fmt != "text"
         console = Console(quiet=json_only, width=None if sys.stdout.isatty() else 160)
         if self_test:
             from assay.bench.selftest import self_test as run_self_test
@@ -197,7 +209,7 @@ def register(app: typer.Typer) -> None:
 
         specs = parse_workloads(workload)  # validate before starting an engine
         opts = BenchOptions(workloads=workload, concurrency=_ints(concurrency), rates=_rates(rate),
-                            requests=requests, duration_s=duration, warmup=warmup, slo=parse_slo(slo), out=out,
+                            requests=requests, duration_s=duration, warmup=warmup, slo={**parse_slo(slo), **parse_slo(goodput)}, out=out,
                             seed=seed, cross_check=cross_check, refresh_bandwidth=remeasure,
                             timeout_s=timeout)
         ctx = context
@@ -213,9 +225,14 @@ def register(app: typer.Typer) -> None:
         if not endpoint:
             print(f"starting {model or 'smollm2-135m'} (ctx {ctx or 'default'}) ...", file=sys.stderr)
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=ctx,
-                             threads=threads, llama_amx=llama_amx) as eps:
+                             threads=threads, llama_amx=llama_amx, extra_args=engine_args(typer_ctx, endpoint)) as eps:
             run = run_bench(eps, opts, log=lambda m: print(m, file=sys.stderr))
         print_bench(run, console)
+        if fmt == "csv":
+            from assay.bench.peer import groups_csv
+
+            sys.stdout.write(groups_csv(run.summary["groups"]))
+            return
         print(json.dumps(bench_json_line(run)))
 
     @app.command()

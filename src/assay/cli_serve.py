@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
             "--enable-chunked-prefill/--no-enable-chunked-prefill", help="vLLM: chunked prefill.")] = None,
         kv_cache_dtype: Annotated[Optional[str], typer.Option(help="vLLM: KV cache dtype (auto, fp8).")] = None,
         served_model_name: Annotated[Optional[str], typer.Option(help="vLLM: model name the API reports.")] = None,
+        kv_cache_gib: Annotated[Optional[float], typer.Option(
+            help="vLLM on CPU: KV cache GiB (VLLM_CPU_KVCACHE_SPACE; default 10 % of available RAM).")] = None,
         tools: Annotated[bool, typer.Option("--tools", help="Parse tool calls (OpenAI `tools`): llama.cpp "
                                             "--chat_format chatml-function-calling, vLLM --enable-auto-tool-choice "
                                             "--tool-call-parser (see assay.engines.tools).")] = False,
@@ -47,7 +49,7 @@ def register(app: typer.Typer) -> None:
                             pipeline_parallel_size=pipeline_parallel_size, data_parallel_size=data_parallel_size,
                             dtype=dtype, gpu_memory_utilization=gpu_memory_utilization,
                             enable_chunked_prefill=enable_chunked_prefill, kv_cache_dtype=kv_cache_dtype,
-                            served_model_name=served_model_name)
+                            served_model_name=served_model_name, cpu_kvcache_gib=kv_cache_gib)
         from assay.models import resolve
 
         spec = resolve(model)  # an unknown preset fails here, in one line, before anything starts

@@ -20,7 +20,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator, Literal
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import httpx
 import openai
@@ -53,6 +53,15 @@ class SamplingParams(BaseModel):
     # "auto" | "none" | "required" | {"type": "function", "function": {"name": ...}}; sent as "auto" when tools are
     # given without it (OpenAI's default, but llama-cpp-python ignores the tools unless it is said)
     tool_choice: str | dict | None = None
+    # sent as they are in the request body (vLLM: {"chat_template_kwargs": {"enable_thinking": false}}, top_k, ...)
+    extra_body: dict | None = None
+    chat_template_kwargs: dict | None = None
+
+    def fingerprint(self) -> dict:
+        """What identifies these parameters in a run's fingerprint. Fields added after the first release count only
+        when set, so runs started before them still resume."""
+        d = self.model_dump()
+        return {k: v for k, v in d.items() if k not in _LATE_FIELDS or v is not None}
 
     def request_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
@@ -63,7 +72,9 @@ class SamplingParams(BaseModel):
         if self.tools:
             kw["tools"] = self.tools
             kw["tool_choice"] = self.tool_choice if self.tool_choice is not None else "auto"
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(self.extra_body or {})
+        if self.chat_template_kwargs is not None:
+            extra["chat_template_kwargs"] = self.chat_template_kwargs
         if self.ignore_eos:
             # vLLM honours ignore_eos; llama-cpp-python's server ignores it but honours min_tokens (it masks the EOS
             # token until then), so send both to force exactly max_tokens on either engine
@@ -72,6 +83,9 @@ class SamplingParams(BaseModel):
         if extra:
             kw["extra_body"] = extra
         return kw
+
+
+_LATE_FIELDS = ("extra_body", "chat_template_kwargs", "tools", "tool_choice")
 
 
 class ToolCall(BaseModel):
@@ -345,6 +359,7 @@ class Client:
             **_engine_compat(params.request_kwargs(), ep),
         )
         parts: list[str] = []
+        reasoning_parts: list[str] = []  # vLLM's reasoning parsers send it apart: delta.reasoning_content / .reasoning
         chunk_times: list[float] = []
         finish_reason = None
         usage = None
@@ -357,7 +372,13 @@ class Client:
                 if chunk.usage is not None:
                     usage = chunk.usage
                 for choice in chunk.choices or []:
-                    piece = choice.delta.content if choice.delta else None
+                    delta = choice.delta
+                    piece = delta.content if delta else None
+                    thought = (getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+                               if delta else None)
+                    if thought:
+                        reasoning_parts.append(thought)
+                        chunk_times.append(now)
                     if piece:
                         parts.append(piece)
                         chunk_times.append(now)
@@ -371,6 +392,8 @@ class Client:
         e2e = time.perf_counter() - t0
         raw = "".join(parts)
         text, reasoning, unclosed = split_think(raw)
+        if reasoning_parts:
+            reasoning = "".join(reasoning_parts) + (f"\n{reasoning}" if reasoning else "")
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
         usage_source = "server" if usage is not None else None

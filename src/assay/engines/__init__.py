@@ -160,7 +160,8 @@ def start(model: str | None = None, *, engine: str | None = None, host: str = "1
         # engines/vllm.py does not know about tools yet: the parser flags ride in extra_args from here
         flags = tool_flags("vllm", spec) if tools else []
         server = VLLMServer(spec, host=host, port=port, api_key=api_key, options=vllm_options or {},
-                            extra_args=list(extra_args or []) + flags, log_path=log_path, max_model_len=ctx).start()
+                            extra_args=list(extra_args or []) + flags, log_path=log_path, max_model_len=ctx,
+                            threads=threads).start()
         if tools and server.endpoint is not None:
             import dataclasses
 
