@@ -181,6 +181,9 @@ def test_sampling_params_take_tools_and_refuse_typos():
     p = SamplingParams(tools=TOOLS, tool_choice="none")
     assert p.request_kwargs()["tool_choice"] == "none"
     assert "tools" not in SamplingParams().request_kwargs()
+    # added after the first release: a run without tools keeps its old fingerprint (and so resumes)
+    assert "tools" not in SamplingParams().fingerprint() and "tool_choice" not in SamplingParams().fingerprint()
+    assert SamplingParams(tools=TOOLS).fingerprint()["tools"] == TOOLS
     with pytest.raises(Exception):
         SamplingParams(tool=TOOLS)
 
