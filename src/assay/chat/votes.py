@@ -108,8 +108,11 @@ def thumbs(path: str | Path) -> dict[str, dict]:
         have = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not {"feedbacks", "steps"} <= have:
             return {}
-        rows = con.execute('SELECT f."value", s."metadata", s."name" FROM feedbacks f '
-                           'LEFT JOIN steps s ON s."id" = f."forId"').fetchall()
+        # Chainlit 2 attaches feedback to the run step ("on_message"); the answer is its child step
+        rows = con.execute(
+            'SELECT f."value", COALESCE(c."metadata", s."metadata"), COALESCE(c."name", s."name") FROM feedbacks f '
+            'LEFT JOIN steps s ON s."id" = f."forId" '
+            'LEFT JOIN steps c ON c."parentId" = f."forId" AND c."metadata" LIKE \'%"kind": "answer"%\'').fetchall()
     finally:
         con.close()
     out: dict[str, dict] = {}
@@ -118,7 +121,10 @@ def thumbs(path: str | Path) -> dict[str, dict]:
             m = json.loads(meta or "{}")
         except json.JSONDecodeError:
             m = {}
-        model = ((m.get("assay") or {}).get("stats") or {}).get("model") or name or "?"
+        a = m.get("assay") or {}
+        if a.get("kind") != "answer":  # thumbs on a notice or an arena pair are not about one model
+            continue
+        model = (a.get("stats") or {}).get("model") or name or "?"
         d = out.setdefault(model, {"up": 0, "down": 0})
         d["up" if (value or 0) >= 1 else "down"] += 1
     for d in out.values():
