@@ -400,3 +400,48 @@ def test_cli_judge_rubric_and_pairwise_with_self_judging_warning(stub, tmp_path)
     assert r.exit_code == 0 and json.loads(r.stdout.strip().splitlines()[-1])["changed"] == 0
     r = cli.invoke(app, ["judge", str(run_a)])
     assert r.exit_code == 1 and "which judge" in r.output
+
+
+def test_compare_judge_and_report_show_judge_rows(stub, tmp_path):
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+
+    run_a, run_b = _two_runs(stub, tmp_path, n=4)
+    judge = stub(reply="Rating: [[3]] [[A]]", model="judge-model")
+    cli = CliRunner()
+    out = tmp_path / "cmp"
+    r = cli.invoke(app, ["compare", str(run_a), str(run_b), "--judge", judge.base_url, "--out", str(out),
+                         "--runs-dir", str(tmp_path / "runs")])
+    assert r.exit_code == 0, r.output
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    j = last["judge"][0]
+    assert (j["n"], j["ties"]) == (4, 4) and j["position_consistency"]["value"] == 0.0
+    md = (out / "compare.md").read_text()
+    assert "LLM judge, pairwise" in md and "| 0 / 4 / 0 |" in md
+    assert json.loads((out / "compare.json").read_text())["judge"][0]["pairwise"]["ties"] == 4
+
+    r = cli.invoke(app, ["judge", str(run_a), "--judge", judge.base_url, "--rubric", "helpfulness"])
+    assert r.exit_code == 0, r.output
+    r = cli.invoke(app, ["report", str(run_a), "--out", str(tmp_path / "rep")])
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "LLM judge (rubric" in md and "helpfulness.v1" in md and "3.00 [3.00, 3.00]" in md
+
+
+def test_eval_judge_self_on_a_stub(stub, tmp_path):
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+
+    srv = stub(reply="The answer is \\boxed{42}. Rating: [[5]]", model="stub-model")
+    r = CliRunner().invoke(app, ["eval", "-e", srv.base_url, "--suite", "math", "--limit", "3", "--out",
+                                 str(tmp_path / "runs"), "--judge", "self", "--judge-rubric", "naturalness"])
+    assert r.exit_code == 0, r.output
+    head = json.loads(r.stdout.strip().splitlines()[-1])
+    assert head["judge"]["naturalness"]["n"] == 3 and head["judge"]["naturalness"]["value"] == 5.0
+    assert any("same model" in w for w in head["judge"]["warnings"])
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert len(judgements(run_dir)) == 3
+    r = CliRunner().invoke(app, ["eval", "--rescore", str(run_dir)])
+    assert r.exit_code == 0 and json.loads(r.stdout.strip().splitlines()[-1])["judge_changed"] == 0
