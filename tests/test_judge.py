@@ -445,3 +445,29 @@ def test_eval_judge_self_on_a_stub(stub, tmp_path):
     assert len(judgements(run_dir)) == 3
     r = CliRunner().invoke(app, ["eval", "--rescore", str(run_dir)])
     assert r.exit_code == 0 and json.loads(r.stdout.strip().splitlines()[-1])["judge_changed"] == 0
+
+
+def test_arena_agree_scores_a_judge_against_people(stub, tmp_path):
+    from typer.testing import CliRunner
+
+    from assay.chat.votes import record_vote
+    from assay.cli import app
+
+    db = tmp_path / "h.sqlite"
+    # people: the longer answer wins in 3 votes, a tie in 1
+    for i, (x, y, vote) in enumerate([("long answer one", "s", "a"), ("s", "long answer two", "b"),
+                                      ("long answer three", "s", "a"), ("same", "same", "tie")]):
+        record_vote(db, prompt=f"p{i}", model_a="m1", model_b="m2", answer_a=x, answer_b=y, vote=vote)
+
+    def longer(req):
+        a, b = _shown(req)
+        return "[[A]]" if len(a) > len(b) else "[[B]]" if len(b) > len(a) else "[[C]]"
+
+    judge = stub(reply=longer, model="j")
+    r = CliRunner().invoke(app, ["arena", "agree", "--judge", judge.base_url, "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["n"] == 4 and out["agreement"]["value"] == 1.0 and out["kappa"]["value"] == pytest.approx(1.0)
+    assert judge.count == 8 and (tmp_path / "arena-judge" / JUDGEMENTS).is_file()
+    r = CliRunner().invoke(app, ["arena", "agree", "--judge", judge.base_url, "--db", str(db)])
+    assert r.exit_code == 0 and judge.count == 8  # resumed: no new judge call

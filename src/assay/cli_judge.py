@@ -200,6 +200,58 @@ def register(app: typer.Typer) -> None:
                         no_args_is_help=True)
     app.add_typer(arena, name="arena")
 
+    @arena.command("agree")
+    @one_line_errors
+    def arena_agree(
+        judge_spec: JudgeOpt = None,
+        api_key: ApiKeyOpt = None,
+        db: Annotated[Optional[Path], typer.Option("--db", envvar="ASSAY_CHAT_DB", help="Chat history file.")] = None,
+        out: Annotated[Optional[Path], typer.Option(
+            "--out", help="Folder for the judge's records (default: arena-judge/ beside the history file).")] = None,
+        max_tokens: Annotated[int, typer.Option(help="Max tokens of a judge reply.", min=1)] = 256,
+        concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1)] = 4,
+    ):
+        """Score a judge against people: it judges every arena vote's pair in both orders; Cohen's kappa (95 %
+        bootstrap CI) between its verdicts and the votes. The last stdout line is one JSON object."""
+        import asyncio
+
+        from assay.chat.history import default_db_path
+        from assay.chat.votes import list_votes
+        from assay.client import Client, SamplingParams
+        from assay.errors import AssayError
+        from assay.judge import provide_judge, same_model
+        from assay.judge.run import judge_votes
+        from assay.judge.summary import people_agreement
+        from assay.judge.templates import load_template
+
+        if not judge_spec:
+            raise AssayError("which judge? pass --judge URL, --judge embedded or --judge PRESET")
+        path = db or default_db_path()
+        votes = list_votes(path)
+        if not votes:
+            raise AssayError(f"no arena votes in {path}: vote in `assay chat --arena` first")
+        con = _console()
+        with provide_judge(judge_spec, api_key=api_key) as eps:
+            async def go():
+                async with Client(eps) as c:
+                    return await judge_votes(votes, out or path.parent / "arena-judge", load_template("pairwise"), c,
+                                             params=SamplingParams(temperature=0.0, max_tokens=max_tokens, seed=0),
+                                             concurrency=concurrency)
+
+            res = asyncio.run(go())
+        agree = people_agreement(votes, res.records)
+        k = agree["kappa"]
+        con.print(f"judge {eps[0].model} vs people on {agree['n']} of {agree['votes']} votes: κ = "
+                  + ("—" if k["value"] is None else f"{k['value']:.2f} [{k['low']:.2f}, {k['high']:.2f}]")
+                  + f", raw agreement {_pct(agree['agreement'])}")
+        models = {v["model_a"] for v in votes} | {v["model_b"] for v in votes}
+        warn = [f"the judge ({eps[0].model}) is one of the arena's models: it may favour its own answers"
+                for m in models if same_model(eps[0].model, m)][:1]
+        for w in warn:
+            con.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+        print(json.dumps({**agree, "judge_model": eps[0].model, "pass_id": res.pass_id, "warnings": warn},
+                         default=str))
+
     @arena.command("report")
     @one_line_errors
     def arena_report(

@@ -311,3 +311,24 @@ def rescore_judgements(run_dir: Path | str, pass_id: str | None = None) -> int:
     with RunLock(run_dir):
         rewrite_records(path, redo, JudgeRecord)
     return changed
+
+
+async def judge_votes(votes: list[dict], out_dir: Path | str, template: Template, client: Client, *,
+                      params: SamplingParams = DEFAULT_PARAMS, concurrency: int = 4,
+                      observer: Callable[[JudgeRecord], None] | None = None) -> PassResult:
+    """Judge the arena's votes (prompt, answer_a, answer_b) pairwise in both orders, so the judge can be scored
+    against people. Stored like any pass, in ``out_dir`` (judgements.jsonl + judge.json), resumable."""
+    if template.kind != "pairwise":
+        raise AssayError(f"template {template.name} is a {template.kind} template, not a pairwise one")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp = pass_fingerprint("pairwise", template, client.model, params, "arena")
+    jobs = []
+    for v in votes:
+        chars = [len(v["answer_a"] or ""), len(v["answer_b"] or "")]
+        for order, (x, y) in (("AB", (v["answer_a"], v["answer_b"])), ("BA", (v["answer_b"], v["answer_a"]))):
+            jobs.append(Job("arena", v["id"], order, template.render(question=v["prompt"], answer_a=x or "",
+                                                                     answer_b=y or ""), chars, [None, None]))
+    base = {"kind": "pairwise", "template": template.ref, "judge_model": client.model, "run_a": "arena"}
+    return await _run_pass(out_dir, "pairwise", template, client, params, fp, jobs, concurrency=concurrency,
+                           base=base, observer=observer)

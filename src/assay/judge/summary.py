@@ -99,3 +99,18 @@ def pairwise_summary(records: Iterable, names: tuple[str, str] = ("A", "B"), *, 
         "longer_won": proportion_summary(sum(longer_won), len(longer_won)),
         "samples": by_sample,
     }
+
+
+def people_agreement(votes: list[dict], records: Iterable, *, seed: int = 0) -> dict:
+    """Cohen's kappa between people's arena votes (a / b / tie; "both bad" is a tie) and the judge's two-order
+    outcome on the same pairs (a flip is a tie), over the votes the judge answered parsably in both orders."""
+    outcome = {s["sample_id"]: s["outcome"] for s in pairwise_summary(records, seed=seed)["samples"]}
+    people, judge = [], []
+    for v in votes:
+        if v["id"] in outcome:
+            people.append({"a": "a", "b": "b"}.get(v["vote"], "tie"))
+            judge.append(outcome[v["id"]])
+    k = cohen_kappa(people, judge, seed=seed)
+    agree = sum(p == j for p, j in zip(people, judge))
+    return {"kappa": k.to_dict(), "agreement": proportion_summary(agree, len(people)), "n": len(people),
+            "votes": len(votes)}
