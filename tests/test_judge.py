@@ -471,3 +471,13 @@ def test_arena_agree_scores_a_judge_against_people(stub, tmp_path):
     assert judge.count == 8 and (tmp_path / "arena-judge" / JUDGEMENTS).is_file()
     r = CliRunner().invoke(app, ["arena", "agree", "--judge", judge.base_url, "--db", str(db)])
     assert r.exit_code == 0 and judge.count == 8  # resumed: no new judge call
+
+
+def test_chat_arena_needs_two_endpoints():
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+    from assay.engines import free_port
+
+    r = CliRunner().invoke(app, ["chat", "--arena", "-e", "http://127.0.0.1:9/v1", "--port", str(free_port())])
+    assert r.exit_code == 1 and "--arena needs two or more" in r.output
