@@ -79,7 +79,7 @@ def render_pairwise(con, s: dict) -> None:
     con.print(t)
 
 
-def _progress(con, total: int):
+def _progress(con, total: int | None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     prog = Progress(TextColumn("[bold]judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -117,7 +117,7 @@ def run_judge(run_a: Path, run_b: Path | None, eps: list, *, rubrics: list[str] 
                 out["rubrics"] = {}
                 for name in names:
                     t = load_template(name)
-                    prog, tick = _progress(con, 0)
+                    prog, tick = _progress(con, None)
                     with prog:
                         res = await judge_rubric(run_a, t, client, params=params, suites=suites, limit=limit,
                                                  concurrency=concurrency, observer=tick)
@@ -128,7 +128,7 @@ def run_judge(run_a: Path, run_b: Path | None, eps: list, *, rubrics: list[str] 
             else:
                 rb = load_eval_run(run_b)
                 t = load_template(template)
-                prog, tick = _progress(con, 0)
+                prog, tick = _progress(con, None)
                 with prog:
                     res = await judge_pairwise(run_a, run_b, t, client, params=params, suites=suites, limit=limit,
                                                concurrency=concurrency, observer=tick)
