@@ -481,3 +481,14 @@ def test_chat_arena_needs_two_endpoints():
 
     r = CliRunner().invoke(app, ["chat", "--arena", "-e", "http://127.0.0.1:9/v1", "--port", str(free_port())])
     assert r.exit_code == 1 and "--arena needs two or more" in r.output
+
+
+def test_summaries_with_nothing_parsed_are_valid_json():
+    from assay.judge.run import JudgeRecord
+
+    base = dict(pass_id="p", template="t", judge_model="j", run_a="a", suite="s", status="unparsed")
+    rub = rubric_summary([JudgeRecord(kind="rubric", sample_id="x", **base)])
+    pair = pairwise_summary([JudgeRecord(kind="pairwise", sample_id="x", order=o, **base) for o in ("AB", "BA")])
+    text = json.dumps({"r": rub, "p": pair}, allow_nan=False)  # raises on NaN
+    assert rub["s"]["value"] is None and rub["s"]["unparsed"] == 1
+    assert pair["n"] == 0 and pair["unparsed"] == 1 and pair["verdict"] == "no shared samples" and text

@@ -67,7 +67,8 @@ def render_pairwise(con, s: dict) -> None:
     t.add_row(f"win / tie / loss ({a})", f"{s['wins']} / {s['ties']} / {s['losses']}")
     t.add_row("(wins − losses) / n", _ci(s, "{:+.2f}") if s["n"] else "—")
     t.add_row(f"win rate of {a} (ties ½)", _ci(s["win_rate"]))
-    t.add_row("verdict", f"{s['verdict']} ({s['test']}, p = {s['p']:.3g})" if s["n"] else s["verdict"])
+    t.add_row("verdict", f"{s['verdict']} ({s['test']}, p = {s['p']:.3g})" if s["n"] and s["p"] is not None
+              else s["verdict"])
     t.add_row("position consistency", _pct(s["position_consistency"]))
     t.add_row("first answer chosen", _pct(s["first_position_rate"]) + "  (50 % = no position bias)")
     k = s["self_kappa"]

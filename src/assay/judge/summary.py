@@ -10,12 +10,18 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Iterable
 
 from assay.evals.stats import bootstrap_ci, mean_summary, proportion_summary
 from assay.judge.stats import cohen_kappa
 from assay.report.paired import compare_scores
+
+
+def _finite(d: dict) -> dict:
+    """NaN (no value to bootstrap) becomes None: the JSON line must stay valid JSON."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
 
 def rubric_summary(records: Iterable, scale: tuple[int, int] = (1, 5), seed: int = 0) -> dict:
@@ -28,7 +34,7 @@ def rubric_summary(records: Iterable, scale: tuple[int, int] = (1, 5), seed: int
     out = {}
     for suite, recs in by.items():
         vals = [r.value for r in recs if r.status == "ok" and r.value is not None]
-        s = mean_summary(vals, seed=seed)
+        s = _finite(mean_summary(vals, seed=seed))
         dist = Counter(int(v) if float(v).is_integer() else v for v in vals)
         s.update(distribution={str(k): dist.get(k, 0) for k in range(scale[0], scale[1] + 1)},
                  unparsed=sum(r.status == "unparsed" for r in recs), errors=sum(r.status == "error" for r in recs),
@@ -81,14 +87,14 @@ def pairwise_summary(records: Iterable, names: tuple[str, str] = ("A", "B"), *, 
     res = compare_scores([1.0 if o == "a" else 0.0 for o in outcomes], [1.0 if o == "b" else 0.0 for o in outcomes],
                          binary=True, seed=seed, alpha=alpha, names=names)
     win_rate = [1.0 if o == "a" else 0.5 if o == "tie" else 0.0 for o in outcomes]
-    wr = mean_summary(win_rate, seed=seed)
+    wr = _finite(mean_summary(win_rate, seed=seed))
     cons = sum(1 for a, b in zip(ab, ba) if a == b)
     ld_lo, ld_hi = bootstrap_ci(len_diff, seed=seed) if len_diff else (None, None)
     kappa = cohen_kappa(ab, ba, seed=seed)
     return {
         "n": n, "wins": wins, "ties": n - wins - losses, "losses": losses,
         "unparsed": unparsed, "errors": errors,
-        "diff": res.diff, "low": res.low, "high": res.high, "p": res.p, "test": "sign test (exact McNemar)",
+        **_finite({"diff": res.diff, "low": res.low, "high": res.high, "p": res.p}), "test": "sign test (exact McNemar)",
         "verdict": res.verdict, "names": list(names),
         "win_rate": wr,  # (wins + ties / 2) / n, bootstrap interval
         "position_consistency": proportion_summary(cons, n),
