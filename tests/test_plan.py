@@ -163,3 +163,27 @@ def test_plan_cli(capsys):
     assert len(json.loads(res.stdout.strip().splitlines()[-1])["seed_rows"]) == len(P.SEED_ROWS)
     res = CliRunner().invoke(app, ["plan", "--gpu", "nosuchgpu"])
     assert res.exit_code == 1
+
+
+def test_gguf_reader_agrees_with_the_gguf_package():
+    """The header reader (32 ms on the embedded file) against the reference reader maintained with llama.cpp
+    (``gguf.GGUFReader`` maps the whole file: seconds): every scalar and string entry identical."""
+    gguf = pytest.importorskip("gguf", reason="the gguf package is in the test extras")
+    from assay.models import resolve
+
+    path = resolve("smollm2-135m").gguf_path()
+    ours = read_metadata(path)
+    ref = gguf.GGUFReader(path)
+    compared = 0
+    for name, field in ref.fields.items():
+        if name.startswith("GGUF."):
+            continue
+        value = field.contents()
+        if isinstance(value, list) and len(value) > 64:
+            assert ours[f"{name}.len"] == len(value), name
+        elif isinstance(value, float):
+            assert ours[name] == pytest.approx(value, rel=1e-6), name
+        else:
+            assert ours[name] == value, name
+        compared += 1
+    assert compared >= 30

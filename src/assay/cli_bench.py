@@ -168,6 +168,8 @@ def register(app: typer.Typer) -> None:
         duration: Annotated[Optional[float], typer.Option(help="Seconds per workload × level instead of --requests.")] = None,
         warmup: Annotated[int, typer.Option(help="Warm-up requests per level, not counted.")] = 1,
         slo: Annotated[Optional[str], typer.Option(help="Goodput SLOs in ms, e.g. ttft=500,tpot=50 (keys ttft,tpot,itl,e2e).")] = None,
+        goodput: Annotated[Optional[str], typer.Option(help="The same SLOs in vLLM's syntax: 'ttft:500 tpot:50 e2el:2000'.")] = None,
+        fmt: Annotated[str, typer.Option("--format", help="text (tables + JSON line) | json (the JSON line) | csv (one row per group).")] = "text",
         out: Annotated[Path, typer.Option(help="Folder for runs/<run-id>/.")] = Path("runs"),
         seed: Annotated[int, typer.Option(help="Seed for prompts and arrival times.")] = 0,
         cross_check: Annotated[Optional[bool], typer.Option("--cross-check/--no-cross-check",
@@ -181,6 +183,9 @@ def register(app: typer.Typer) -> None:
         """Benchmark latency, throughput, memory and roofline of a served model (vLLM bench serve's definitions)."""
         from rich.console import Console
 
+        if fmt not in ("text", "json", "csv"):
+            raise typer.BadParameter(f"--format {fmt!r}: choose text, json or csv")
+        json_only = json_only or fmt != "text"
         console = Console(quiet=json_only, width=None if sys.stdout.isatty() else 160)
         if self_test:
             from assay.bench.selftest import self_test as run_self_test
@@ -197,7 +202,7 @@ def register(app: typer.Typer) -> None:
 
         specs = parse_workloads(workload)  # validate before starting an engine
         opts = BenchOptions(workloads=workload, concurrency=_ints(concurrency), rates=_rates(rate),
-                            requests=requests, duration_s=duration, warmup=warmup, slo=parse_slo(slo), out=out,
+                            requests=requests, duration_s=duration, warmup=warmup, slo={**parse_slo(slo), **parse_slo(goodput)}, out=out,
                             seed=seed, cross_check=cross_check, refresh_bandwidth=remeasure,
                             timeout_s=timeout)
         ctx = context
@@ -216,6 +221,11 @@ def register(app: typer.Typer) -> None:
                              threads=threads, llama_amx=llama_amx) as eps:
             run = run_bench(eps, opts, log=lambda m: print(m, file=sys.stderr))
         print_bench(run, console)
+        if fmt == "csv":
+            from assay.bench.peer import groups_csv
+
+            sys.stdout.write(groups_csv(run.summary["groups"]))
+            return
         print(json.dumps(bench_json_line(run)))
 
     @app.command()

@@ -30,6 +30,21 @@ def _parse_value(v: str):
         return v
 
 
+def _json_object(flag: str, text: str | None) -> dict | None:
+    """A JSON object given on the command line, or one line naming the flag and the problem."""
+    from assay.errors import AssayError
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise AssayError(f"{flag} {text!r} is not JSON ({e}): pass an object, e.g. {flag} '{{\"key\": 1}}'") from None
+    if not isinstance(value, dict):
+        raise AssayError(f"{flag} must be a JSON object ({{...}}), not {type(value).__name__}")
+    return value
+
+
 def suite_options(suites: list[str], data: str | None, opts: list[str] | None) -> dict[str, dict]:
     """--data PATH and --suite-opt [suite.]key=value -> {suite: make() kwargs}."""
     from assay.errors import AssayError
@@ -180,6 +195,16 @@ def register(app: typer.Typer) -> None:
         fresh: Annotated[bool, typer.Option(help="Start a new run even if one with this fingerprint exists.")] = False,
         detail: Annotated[bool, typer.Option(help="Also print per-category corpus metrics (e.g. BLEU per "
                                                   "direction) in the scorecard.")] = False,
+        system_prompt: Annotated[Optional[str], typer.Option(
+            help="A system message before every prompt (a suite's own system message wins); part of the "
+                 "fingerprint.")] = None,
+        chat_template_kwargs: Annotated[Optional[str], typer.Option(
+            help='JSON object for the server\'s chat template, e.g. \'{"enable_thinking": false}\' (vLLM); part of '
+                 "the fingerprint.")] = None,
+        extra_body: Annotated[Optional[str], typer.Option(
+            help="JSON object added to every request body (e.g. '{\"top_k\": 20}'); part of the fingerprint.")] = None,
+        log_to: Annotated[Optional[str], typer.Option(
+            "--log-to", help="Also log the finished run to a tracker: mlflow (MLFLOW_TRACKING_URI; default ./mlruns).")] = None,
         judge: Annotated[Optional[str], typer.Option(
             "--judge", help="After the run, rate the answers with an LLM judge: an OpenAI-compatible URL, 'self' (the "
                             "model being evaluated: a smoke test), 'embedded', or a preset. See assay judge.")] = None,
@@ -226,9 +251,13 @@ def register(app: typer.Typer) -> None:
             names = default_suites()
             if limit is None:
                 limit = DEFAULT_LIMIT
+        if log_to is not None and log_to not in ("mlflow",):
+            raise typer.BadParameter(f"--log-to {log_to!r}: the tracker assay knows is mlflow")
         opts = suite_options(names, data, suite_opt)
         suites = build_suites(names, opts)
-        params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+        params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
+                                chat_template_kwargs=_json_object("--chat-template-kwargs", chat_template_kwargs),
+                                extra_body=_json_object("--extra-body", extra_body))
         if not endpoint:
             console.print(f"starting {model or 'smollm2-135m'} ...")
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
@@ -237,7 +266,8 @@ def register(app: typer.Typer) -> None:
             try:
                 result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,
                                               concurrency=concurrency, command=_command_line(ctx), fresh=fresh,
-                                              suite_options=opts, observer=observer))
+                                              suite_options=opts, observer=observer,
+                                              system_prompt=system_prompt))
             finally:
                 observer.stop()
             judged = None
@@ -254,6 +284,10 @@ def register(app: typer.Typer) -> None:
         if result.manifest.status != "finished":
             console.print("[yellow]run incomplete: re-run the same command to resume[/yellow]")
         print(f"run: {result.run_dir}")
+        if log_to == "mlflow":
+            from assay.report.tracking import log_to_mlflow
+
+            console.print(f"mlflow run: {log_to_mlflow(result.run_dir, result.manifest, result.summary)}")
         head = scorecard.headline(result.run_id, result.run_dir, result.summary)
         head.update(status=result.manifest.status, samples_per_s=result.manifest.samples_per_s,
                     harness_overhead=result.manifest.harness_overhead)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -47,6 +48,8 @@ def register(app: typer.Typer) -> None:
                                                                        "(default: the run folder).")] = None,
         runs_dir: RunsDirOpt = Path("runs"),
         top: Annotated[int, typer.Option("--top", help="How many failed / slowest samples to list.")] = 15,
+        fmt: Annotated[str, typer.Option("--format", help="text (tables + files + JSON line) or csv (the scorecard "
+                                                          "as CSV on stdout; files written as usual).")] = "text",
     ) -> None:
         """One run: scorecard (suite × category, n, 95 % interval, errors / truncated / unparsed), failed and
         slowest samples with the extracted answers highlighted, charts -> self-contained HTML + Markdown."""
@@ -54,8 +57,15 @@ def register(app: typer.Typer) -> None:
         from assay.report import write_report
         from assay.report.runs import load_eval_run
 
+        if fmt not in ("text", "csv"):
+            raise typer.BadParameter(f"--format {fmt!r}: choose text or csv")
         r = load_eval_run(run, runs_dir)
         paths = write_report(r, out, top=top)
+        if fmt == "csv":
+            from assay.bench.peer import scorecard_csv
+
+            sys.stdout.write(scorecard_csv(r.card))
+            return
         con = _console()
         scorecard.render(r.card, title=f"{r.label} — {r.run_id}", console=con)
         con.print(f"html: {paths['html']}\nmarkdown: {paths['md']}")
@@ -66,7 +76,9 @@ def register(app: typer.Typer) -> None:
     @app.command("compare")
     @one_line_errors
     def compare(
-        runs: Annotated[list[str], typer.Argument(help="Two or more eval runs (folders or run ids); one is enough with --against-claims.")],
+        runs: Annotated[list[str], typer.Argument(help="Two or more eval runs (folders or run ids) or lm-eval samples "
+                                                       "files (samples_<task>_*.jsonl, paired by doc_hash); one is "
+                                                       "enough with --against-claims.")],
         bench: Annotated[Optional[list[str]], typer.Option(
             "--bench", help="Bench run(s) to join for TTFT / tok/s / memory (default: bench runs of the same model "
                             "found in --runs-dir).")] = None,
@@ -90,7 +102,11 @@ def register(app: typer.Typer) -> None:
         from assay.report.compare import compare_runs
         from assay.report.runs import find_bench_runs, load_bench_run, load_eval_run
 
-        loaded = [load_eval_run(r, runs_dir) for r in runs]
+        from assay.report.export import is_lm_eval_samples, load_lm_eval_samples, pair_by_doc_hash
+
+        loaded = [load_lm_eval_samples(Path(r)) if is_lm_eval_samples(Path(r)) else load_eval_run(r, runs_dir)
+                  for r in runs]
+        pairing_warnings = pair_by_doc_hash(loaded)
         benches = [load_bench_run(b, runs_dir) for b in bench or []]
         for r in loaded:
             mine = [b for b in benches if b.model and _same(b.model, r.model)]
@@ -100,6 +116,7 @@ def register(app: typer.Typer) -> None:
                 mine = [benches[loaded.index(r)]]
             r.bench = mine[:1]
         cmp = compare_runs(loaded, seed=seed, alpha=alpha, allow_single=against_claims is not None)
+        cmp.warnings.extend(pairing_warnings)
         if against_claims is not None:
             from assay.report.claims import check_claims, load_claims
 
@@ -147,6 +164,25 @@ def register(app: typer.Typer) -> None:
                 "n", "wins", "ties", "losses", "diff", "low", "high", "verdict", "position_consistency")}}
                 for j in cmp.judge]} if cmp.judge else {})},
             default=str))
+
+
+    @app.command("export")
+    @one_line_errors
+    def export_cmd(
+        run: Annotated[str, typer.Argument(help="Run folder, or run id under --runs-dir, or 'latest'.")],
+        fmt: Annotated[str, typer.Option("--format", "-f", help="lm-eval (results JSON + samples JSONL) or inspect "
+                                                               "(an Inspect eval log per suite, for inspect view).")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write into.")] = Path("exported"),
+        runs_dir: RunsDirOpt = Path("runs"),
+    ) -> None:
+        """Write a run in a peer harness's format: lm-eval's results + samples files (compare them back with
+        `assay compare RUN samples_*.jsonl`), or Inspect logs (`inspect view --log-dir OUT`)."""
+        from assay.report.export import export
+        from assay.report.runs import load_eval_run
+
+        paths = export(load_eval_run(run, runs_dir), fmt, out)
+        for p in paths:
+            print(p)
 
 
 def _same(a: str, b: str) -> bool:

@@ -19,7 +19,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator, Literal
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 import httpx
 import openai
@@ -47,6 +47,15 @@ class SamplingParams(BaseModel):
     frequency_penalty: float | None = None
     response_format: dict | None = None  # {"type": "json_schema", "json_schema": {...}} or {"type": "json_object"}
     ignore_eos: bool = False  # llama.cpp and vLLM accept it; forces output length in benchmarks
+    # sent as they are in the request body (vLLM: {"chat_template_kwargs": {"enable_thinking": false}}, top_k, ...)
+    extra_body: dict | None = None
+    chat_template_kwargs: dict | None = None
+
+    def fingerprint(self) -> dict:
+        """What identifies these parameters in a run's fingerprint. Fields added after the first release count only
+        when set, so runs started before them still resume."""
+        d = self.model_dump()
+        return {k: v for k, v in d.items() if k not in _LATE_FIELDS or v is not None}
 
     def request_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
@@ -54,7 +63,9 @@ class SamplingParams(BaseModel):
             v = getattr(self, name)
             if v is not None:
                 kw[name] = v
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(self.extra_body or {})
+        if self.chat_template_kwargs is not None:
+            extra["chat_template_kwargs"] = self.chat_template_kwargs
         if self.ignore_eos:
             # vLLM honours ignore_eos; llama-cpp-python's server ignores it but honours min_tokens (it masks the EOS
             # token until then), so send both to force exactly max_tokens on either engine
@@ -63,6 +74,9 @@ class SamplingParams(BaseModel):
         if extra:
             kw["extra_body"] = extra
         return kw
+
+
+_LATE_FIELDS = ("extra_body", "chat_template_kwargs")
 
 
 @dataclass
@@ -268,6 +282,7 @@ class Client:
             **_engine_compat(params.request_kwargs(), ep),
         )
         parts: list[str] = []
+        reasoning_parts: list[str] = []  # vLLM's reasoning parsers send it apart: delta.reasoning_content / .reasoning
         chunk_times: list[float] = []
         finish_reason = None
         usage = None
@@ -279,7 +294,13 @@ class Client:
                 if chunk.usage is not None:
                     usage = chunk.usage
                 for choice in chunk.choices or []:
-                    piece = choice.delta.content if choice.delta else None
+                    delta = choice.delta
+                    piece = delta.content if delta else None
+                    thought = (getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+                               if delta else None)
+                    if thought:
+                        reasoning_parts.append(thought)
+                        chunk_times.append(now)
                     if piece:
                         parts.append(piece)
                         chunk_times.append(now)
@@ -291,6 +312,8 @@ class Client:
         e2e = time.perf_counter() - t0
         raw = "".join(parts)
         text, reasoning, unclosed = split_think(raw)
+        if reasoning_parts:
+            reasoning = "".join(reasoning_parts) + (f"\n{reasoning}" if reasoning else "")
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
         usage_source = "server" if usage is not None else None

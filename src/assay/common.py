@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -44,26 +45,34 @@ def data_path(name: str) -> Path:
 
 
 # ---- JSON / JSONL ----------------------------------------------------------------------------------------------------
-def read_jsonl(path: Path | str, *, what: str = "--data") -> list[dict]:
-    """All objects of a JSONL file; blank lines skipped; a bad line, a non-object or an empty file is a DataError
-    with the file and line (``what`` names the option the user should fix)."""
+def iter_jsonl(path: Path | str, *, missing: str = "data file {path} does not exist: pass an existing JSONL file "
+                                                   "with --data") -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each line of a JSONL file (``.gz`` read compressed); blank lines skipped. A missing
+    file raises DataError(``missing`` with ``{path}``); a bad line or a non-object raises one naming file and line."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise DataError(f"data file {p} does not exist: pass an existing JSONL file with {what}")
-    rows = []
-    with p.open(encoding="utf-8") as f:
+        raise DataError(missing.format(path=p))
+    opener = gzip.open if p.suffix == ".gz" else open
+    with opener(p, "rt", encoding="utf-8") as f:
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{p}:{i} is not valid JSON ({exc.msg}): is this a JSONL file?") from exc
+                raise DataError(f"{p}:{i} is not valid JSON ({exc.msg}): is this a JSONL file?") from None
             if not isinstance(row, dict):
                 raise DataError(f"{p}:{i} is not a JSON object")
-            rows.append(row)
+            yield i, row
+
+
+def read_jsonl(path: Path | str, *, what: str = "--data") -> list[dict]:
+    """All objects of a JSONL file (see ``iter_jsonl``); an empty file is a DataError too (``what`` names the option
+    the user should fix)."""
+    rows = [row for _, row in iter_jsonl(path, missing=f"data file {{path}} does not exist: pass an existing JSONL "
+                                                       f"file with {what}")]
     if not rows:
-        raise DataError(f"{p} holds no records")
+        raise DataError(f"{Path(path).expanduser()} holds no records")
     return rows
 
 

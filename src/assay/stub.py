@@ -5,7 +5,8 @@ It speaks just enough HTTP/1.1 (keep-alive, chunked SSE) over asyncio streams to
 
 Behaviour is set per server (constructor) and can be overridden per request with directives in the last user message:
 ``[[status:429]]`` (answer with that HTTP status), ``[[delay:0.2]]`` (seconds before the first token),
-``[[gap:0.01]]`` (seconds between tokens), ``[[reply:some text]]``.
+``[[gap:0.01]]`` (seconds between tokens), ``[[reply:some text]]``, ``[[reasoning:some text]]`` (streamed first as
+``delta.reasoning_content``, the way vLLM's reasoning parsers send it).
 
 Example:
     with StubServer(reply="hello world", gap_s=0.01) as stub:
@@ -23,7 +24,7 @@ import threading
 import time
 from typing import Any, Callable
 
-_DIRECTIVE = re.compile(r"\[\[(status|delay|gap|reply):([^\]]*)\]\]")
+_DIRECTIVE = re.compile(r"\[\[(status|delay|gap|reply|reasoning):([^\]]*)\]\]")
 
 
 class StubServer:
@@ -191,6 +192,8 @@ class StubServer:
         if first_delay:
             await asyncio.sleep(first_delay)
         base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": self.model}
+        for piece in re.findall(r"\S+\s*|\s+", d.get("reasoning", "")):
+            event({**base, "choices": [{"index": 0, "delta": {"reasoning_content": piece}, "finish_reason": None}]})
         for i, piece in enumerate(pieces):
             if i and gap:
                 await writer.drain()

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from typing import Iterable, Sequence
 
 from assay.errors import AssayError
@@ -46,16 +47,18 @@ def summarize(values: Iterable[float | None]) -> dict:
 
 
 def parse_slo(text: str | None) -> dict[str, float]:
-    """"ttft=500,tpot=50" (milliseconds) -> {"ttft": 0.5, "tpot": 0.05} in seconds."""
+    """"ttft=500,tpot=50" (milliseconds) -> {"ttft": 0.5, "tpot": 0.05} in seconds. vLLM's ``--goodput`` syntax is
+    accepted too: "ttft:500 tpot:50 e2el:2000" (space-separated, ``key:ms``, ``e2el`` for end-to-end)."""
     out: dict[str, float] = {}
     if not text:
         return out
-    for part in text.split(","):
+    for part in re.split(r"[,\s]+", text):
         part = part.strip()
         if not part:
             continue
-        key, sep, val = part.partition("=")
+        key, sep, val = part.partition("=") if "=" in part else part.partition(":")
         key = key.strip().lower().removesuffix("_ms")
+        key = "e2e" if key == "e2el" else key
         if not sep or key not in SLO_KEYS:
             raise AssayError(f"bad --slo item {part!r}: use e.g. --slo ttft=500,tpot=50 (milliseconds; keys {', '.join(SLO_KEYS)})")
         try:

@@ -25,6 +25,8 @@ from assay.bench.metrics import aggregate
 from assay.bench.sse import RequestResult, SSEPool
 from assay.bench.workloads import Prepared, parse_workloads, prepare, request_body
 from assay.errors import AssayError, EngineDied
+from assay.bench.peer import vllm_results
+from assay.common import write_json_atomic
 from assay.store import REQUESTS, BenchManifest, RunStore, iso_now, new_run_id
 
 QUEUE_NOTE = ("the engine serves one request at a time (llama-cpp-python, behind a lock): concurrency > 1 measures "
@@ -216,6 +218,7 @@ async def _run(endpoints, opts: BenchOptions, log) -> BenchRun:
     store = RunStore.create(opts.out, run_id, RequestRecord, REQUESTS)
     store.write_records(records)
     store.write_summary(_jsonable(summary))
+    write_json_atomic(store.dir / "vllm_bench.json", _jsonable(vllm_results(records, groups, opts.slo)))
     store.write_manifest(manifest)  # last: a folder with a manifest is a finished bench run
     return BenchRun(run_id, store.dir, manifest, summary, records)
 

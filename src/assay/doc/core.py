@@ -8,7 +8,6 @@ counted exactly; a chunk that still exceeds the budget is split again. Unknown t
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import math
 import os
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from assay.client import Client, SamplingParams
-from assay.common import fenced_blocks
+from assay.common import fenced_blocks, stable_hash, text_digest
 from assay.doc.chunker import Chunk, chunk_text
 from assay.errors import AssayError, DataError
 
@@ -155,7 +154,7 @@ class Cache:
     """Per-document, per-settings cache of chunk summaries so an interrupted run resumes."""
 
     def __init__(self, root: Path, key: dict):
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+        digest = stable_hash(key, 20)
         self.dir = root / digest
         self.dir.mkdir(parents=True, exist_ok=True)
 
@@ -212,7 +211,7 @@ async def summarize(client: Client, text: str, *, budget: int = 2000, style: str
                              time.perf_counter() - t0, 0, tokens.exact, doc_tokens, {"S1": "whole document"})
 
     chunks = await make_chunks(client, text, chunk_budget, tokens)
-    cache = Cache(cache_dir or cache_root(), {"doc": hashlib.sha256(text.encode()).hexdigest(), "budget": budget,
+    cache = Cache(cache_dir or cache_root(), {"doc": text_digest(text), "budget": budget,
                                               "style": style, "model": client.model, "max_tokens": max_tokens,
                                               "v": 1})
     cached = 0
@@ -221,13 +220,13 @@ async def summarize(client: Client, text: str, *, budget: int = 2000, style: str
     async def map_one(c: Chunk) -> str:
         nonlocal cached, done_count
         hit = cache.get(f"map-{c.id}")
-        if hit and hit.get("text_sha") == hashlib.sha256(c.text.encode()).hexdigest():
+        if hit and hit.get("text_sha") == text_digest(c.text):
             cached += 1
             summary = hit["summary"]
         else:
             raw = await ask(MAP_PROMPT.format(style=STYLE_WORDS[style], section=c.section or "(untitled)", text=c.text))
             summary = tag_bullets(raw, [c.id])
-            cache.put(f"map-{c.id}", {"summary": summary, "text_sha": hashlib.sha256(c.text.encode()).hexdigest()})
+            cache.put(f"map-{c.id}", {"summary": summary, "text_sha": text_digest(c.text)})
         done_count += 1
         if progress:
             progress("map", done_count, len(chunks))
@@ -255,7 +254,7 @@ async def summarize(client: Client, text: str, *, budget: int = 2000, style: str
 
         async def reduce_one(i: int, g: tuple[list[str], list[str]]) -> str:
             nonlocal reduced_n
-            name = f"reduce-{levels}-{i}-{hashlib.sha256(''.join(g[0]).encode()).hexdigest()[:12]}"
+            name = f"reduce-{levels}-{i}-{text_digest(''.join(g[0]), 12)}"
             hit = cache.get(name)
             if hit:
                 out = hit["summary"]

@@ -21,7 +21,6 @@ The choice is said in one line and recorded in the endpoint (run manifest, bench
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -30,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from assay.common import text_digest
 from assay.errors import AssayError
 
 MODES = ("auto", "on", "off")
@@ -131,7 +131,7 @@ def _engine_version() -> str:
 
 
 def cache_key(flags: set[str], model: str) -> str:
-    digest = hashlib.sha256(" ".join(sorted(flags)).encode()).hexdigest()[:12]
+    digest = text_digest(" ".join(sorted(flags)), 12)
     return f"{model}|flags:{digest}|kernel:{os.uname().release}|llama-cpp-python:{_engine_version()}"
 
 

@@ -305,27 +305,20 @@ def options_model(factory: Any) -> type[SuiteOptions]:
     signature (annotations and defaults), extra names forbidden."""
     if inspect.isclass(factory) and issubclass(factory, Suite) and factory.Options is not SuiteOptions:
         return factory.Options
+    import typing
+
     from pydantic import create_model
 
+    try:
+        hints = typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
+    except Exception:  # noqa: BLE001 - an annotation that cannot be resolved accepts anything
+        hints = {}
     fields: dict[str, Any] = {}
     for p in inspect.signature(factory).parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        ann = p.annotation if p.annotation is not inspect.Parameter.empty else Any
-        if isinstance(ann, str):
-            ann = _eval_annotation(ann, factory)
-        fields[p.name] = (ann, ... if p.default is inspect.Parameter.empty else p.default)
+        fields[p.name] = (hints.get(p.name, Any), ... if p.default is inspect.Parameter.empty else p.default)
     return create_model(f"{getattr(factory, '__name__', 'Suite')}Options", __base__=SuiteOptions, **fields)
-
-
-def _eval_annotation(ann: str, factory: Any) -> Any:
-    import sys
-
-    g = dict(vars(sys.modules[factory.__module__])) if getattr(factory, "__module__", None) in sys.modules else {}
-    try:
-        return eval(ann, g)  # noqa: S307 - our own annotations, from ``from __future__ import annotations``
-    except Exception:  # noqa: BLE001 - an annotation we cannot read accepts anything
-        return Any
 
 
 def validate_options(suite: str, factory: Any, options: dict) -> dict:

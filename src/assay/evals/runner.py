@@ -61,6 +61,7 @@ class Plan:
     params: SamplingParams
     seed: int
     limit: int | None
+    system_prompt: str | None = None
 
 
 def resolve_suites(suites: Iterable, suite_options: dict[str, dict] | None) -> dict[str, Suite]:
@@ -91,25 +92,28 @@ def _scan(suite: Suite, seed: int, limit: int | None) -> tuple[int, str]:
 
 
 def fingerprint(suites: list[Suite], suite_scan: dict[str, tuple[int, str]], *, model: str, engine: str,
-                engine_version: str | None, params: SamplingParams, seed: int, limit: int | None) -> dict:
+                engine_version: str | None, params: SamplingParams, seed: int, limit: int | None,
+                system_prompt: str | None = None) -> dict:
     """Everything that, if changed, makes two runs incomparable. Its hash decides resume vs new run."""
-    return {
+    extra = {"system_prompt": system_prompt} if system_prompt else {}  # only when set: older runs keep their hash
+    return {**extra,
         "suites": {s.name: {"version": str(s.version), "data_hash": suite_scan[s.name][1],
                             "prompt_template": s.prompt_template} for s in suites},
-        "model": model, "engine": engine, "engine_version": engine_version, "params": params.model_dump(),
+        "model": model, "engine": engine, "engine_version": engine_version, "params": params.fingerprint(),
         "seed": seed, "limit": limit,
     }
 
 
 async def plan_run(suites: dict[str, Suite], client: Client, params: SamplingParams, seed: int,
-                   limit: int | None) -> Plan:
+                   limit: int | None, system_prompt: str | None = None) -> Plan:
     for s in suites.values():  # learn facts about the server (context window, tokenizer) before sampling
         await s.prepare(client)
     scan = {name: _scan(s, seed, limit) for name, s in suites.items()}
     ep = client.endpoints[0]
     fp = fingerprint(list(suites.values()), scan, model=ep.model, engine=ep.engine, engine_version=ep.engine_version,
-                     params=params, seed=seed, limit=limit)
-    return Plan(suites, {n: c for n, (c, _) in scan.items()}, fp, stable_hash(fp), params, seed, limit)
+                     params=params, seed=seed, limit=limit, system_prompt=system_prompt)
+    return Plan(suites, {n: c for n, (c, _) in scan.items()}, fp, stable_hash(fp), params, seed, limit,
+                system_prompt)
 
 
 # ---- step 2: the run folder (new, or resumed) ----------------------------------------------------------------------
@@ -187,6 +191,13 @@ class Observer:
     def record(self, rec: Record) -> None: ...
 
 
+def with_system_prompt(messages: list[dict], system_prompt: str | None) -> list[dict]:
+    """``--system-prompt``: a system message first, unless the suite wrote its own (then the suite's wins)."""
+    if not system_prompt or (messages and messages[0].get("role") == "system"):
+        return messages
+    return [{"role": "system", "content": system_prompt}, *messages]
+
+
 def _merge_params(base: SamplingParams, override: dict | None) -> SamplingParams:
     return SamplingParams(**{**base.model_dump(), **override}) if override else base
 
@@ -232,7 +243,7 @@ class Pipeline:
         rec = Record(run_id=self.store.dir.name, suite=suite.name, sample_id=sample.id, category=sample.category,
                      target=sample.target, meta=dict(sample.meta), input=sample.input)
         try:
-            rec.messages = suite.messages(sample)
+            rec.messages = with_system_prompt(suite.messages(sample), self.plan.system_prompt)
             p = _merge_params(self.plan.params, suite.request_params(sample))
         except Exception as e:  # noqa: BLE001 - a suite bug on one sample is that sample's error, not the run's
             return self._failed(rec, _error_text(e))
@@ -380,7 +391,8 @@ class RunResult:
 async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs", params: SamplingParams | None = None,
                    seed: int = 0, limit: int | None = None, concurrency: int = 8, command: list[str] | None = None,
                    fresh: bool = False, suite_options: dict[str, dict] | None = None, observer: Observer | None = None,
-                   scoring_workers: int | None = None, fsync: bool = True, client: Client | None = None) -> RunResult:
+                   scoring_workers: int | None = None, fsync: bool = True, client: Client | None = None,
+                   system_prompt: str | None = None) -> RunResult:
     """Run ``suites`` (names from the registry or suite objects) against ``endpoints`` (Endpoint list, or pass a
     ready ``client``) into ``out_dir/<run-id>/``, resuming a run with the same fingerprint unless ``fresh``."""
     by_name = resolve_suites(suites, suite_options)
@@ -389,9 +401,9 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
             return await run_eval(list(by_name.values()), None, out_dir=out_dir, params=params, seed=seed,
                                   limit=limit, concurrency=concurrency, command=command, fresh=fresh,
                                   suite_options=suite_options, observer=observer, scoring_workers=scoring_workers,
-                                  fsync=fsync, client=own)
+                                  fsync=fsync, client=own, system_prompt=system_prompt)
     observer = observer or Observer()
-    plan = await plan_run(by_name, client, params or SamplingParams(), seed, limit)
+    plan = await plan_run(by_name, client, params or SamplingParams(), seed, limit, system_prompt)
     store, resumed = open_run(Path(out_dir), plan, fresh)
     lock = store.lock().acquire()
     scorer = Scorer(by_name, scoring_workers)

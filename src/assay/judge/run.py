@@ -87,7 +87,7 @@ def pass_fingerprint(kind: str, template: Template, judge_model: str, params: Sa
                      run_b: str | None = None) -> dict:
     return {"kind": kind, "template": template.name, "template_version": template.version,
             "template_digest": template.digest, "judge_model": judge_model,
-            "params": params.model_dump(mode="json", exclude_defaults=False), "run_a": run_a, "run_b": run_b}
+            "params": params.fingerprint(), "run_a": run_a, "run_b": run_b}  # late fields count only when set
 
 
 def read_index(run_dir: Path) -> dict:

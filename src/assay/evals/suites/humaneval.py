@@ -11,11 +11,10 @@ Example:
 
 from __future__ import annotations
 
-import gzip
-import json
 from importlib import metadata
 from pathlib import Path
 
+from assay.common import iter_jsonl
 from assay.errors import DataError
 from assay.evals.suites.code import CodeSuite
 
@@ -40,22 +39,12 @@ def packaged_path() -> Path:
 
 def load(path: str | Path) -> list[dict]:
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"HumanEval file not found: {path} (pass --data PATH/HumanEval.jsonl.gz)")
-    opener = gzip.open if path.suffix == ".gz" else open
     rows = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for i, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as e:
-                raise DataError(f"{path}:{i}: not JSON ({e})") from None
-            missing = [k for k in _FIELDS if k not in row]
-            if missing:
-                raise DataError(f"{path}:{i}: missing {', '.join(missing)}: is this a HumanEval file?")
-            rows.append(row)
+    for i, row in iter_jsonl(path, missing="HumanEval file not found: {path} (pass --data PATH/HumanEval.jsonl.gz)"):
+        missing = [k for k in _FIELDS if k not in row]
+        if missing:
+            raise DataError(f"{path}:{i}: missing {', '.join(missing)}: is this a HumanEval file?")
+        rows.append(row)
     if not rows:
         raise DataError(f"{path}: no problems in the file")
     return rows

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from assay.errors import DataError
 from assay.evals import ifeval_checks as ic
-from assay.common import data_path, file_digest
+from assay.common import data_path, file_digest, iter_jsonl
 from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, stable_hash
 from assay.evals.stats import proportion_summary
 
@@ -115,15 +115,10 @@ def compose_items(n: int = 270, gen_seed: int = 0) -> list[dict]:
 def load_jsonl(path: str | Path, *, skip_unsupported: bool = False) -> list[dict]:
     """Read the official IFEval JSONL. Unknown instruction ids are an error naming them (or skipped, when asked)."""
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise DataError(f"IFEval data file not found: {p} (pass --data PATH to a file in the official "
-                        "ifeval_input_data.jsonl format)")
     items, unsupported = [], {}
-    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, d in iter_jsonl(p, missing="IFEval data file not found: {path} (pass --data PATH to a file in the "
+                                         "official ifeval_input_data.jsonl format)"):
         try:
-            d = json.loads(line)
             item = {"key": str(d["key"]), "prompt": d["prompt"], "instruction_id_list": list(d["instruction_id_list"]),
                     "kwargs": list(d.get("kwargs") or [{}] * len(d["instruction_id_list"]))}
         except (ValueError, KeyError, TypeError) as exc:

@@ -12,10 +12,10 @@ Example:
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
+from assay.common import iter_jsonl
 from assay.errors import DataError
 from assay.evals.suites.code import CodeSuite
 
@@ -27,18 +27,10 @@ _SPLITS = {"test": range(11, 511), "validation": range(511, 601), "train": range
 
 def load(path: str | Path, split: str = "test") -> list[dict]:
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"MBPP file not found: {path} (pass --data PATH/mbpp.jsonl)")
     if split != "all" and split not in _SPLITS:
         raise DataError(f"unknown MBPP split {split!r}: choose all, {', '.join(_SPLITS)}")
     out = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as e:
-            raise DataError(f"{path}:{i}: not JSON ({e})") from None
+    for i, row in iter_jsonl(path, missing="MBPP file not found: {path} (pass --data PATH/mbpp.jsonl)"):
         if not {"task_id", "text", "test_list"} <= row.keys():
             raise DataError(f"{path}:{i}: missing task_id/text/test_list: is this mbpp.jsonl?")
         if split != "all" and int(row["task_id"]) not in _SPLITS[split]:

@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from functools import lru_cache
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from assay.errors import AssayError, DataError
-from assay.common import data_path, file_digest, strip_fence_markers
+from assay.common import data_path, file_digest, read_jsonl, strip_fence_markers
 from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, stable_hash
 
 LANGS = {"en": "English", "fr": "French", "es": "Spanish", "ar": "Arabic", "sw": "Swahili",
@@ -140,15 +139,7 @@ def corpus_scores(hyps: list[str], refs: list[str], tgt: str, *, n_boot: int = 1
 # ---- data ----------------------------------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def load_shipped() -> tuple[dict, ...]:
-    rows = []
-    with DATA.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{DATA}:{n}: not JSON ({e})") from e
-    return tuple(rows)
+    return tuple(read_jsonl(DATA))
 
 
 # ---- the suite -----------------------------------------------------------------------------------------------------
