@@ -260,8 +260,11 @@ def register(app: typer.Typer) -> None:
                                 extra_body=_json_object("--extra-body", extra_body))
         if not endpoint:
             console.print(f"starting {model or 'smollm2-135m'} ...")
+        # a suite that needs tool calling (tools in native mode) gets an engine started tool-ready
+        tools = any("tools" in (getattr(s, "requires", ()) or ()) for s in suites)
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
-                             threads=threads, llama_amx=llama_amx, extra_args=engine_args(ctx, endpoint)) as eps:
+                             threads=threads, llama_amx=llama_amx, extra_args=engine_args(ctx, endpoint),
+                             tools=tools) as eps:
             observer = RichObserver(console)
             try:
                 result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,
