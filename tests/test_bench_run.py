@@ -75,7 +75,7 @@ def test_bench_cli_bad_options_are_one_line_errors(stub):
 def test_tiny_bench_on_embedded_model(embedded, tmp_path):
     run = run_bench([embedded], BenchOptions(workloads="fixed:40:8", requests=2, warmup=0, out=tmp_path))
     files = {p.name for p in run.run_dir.iterdir()}
-    assert files == {"manifest.json", "requests.jsonl", "summary.json"}
+    assert files == {"manifest.json", "requests.jsonl", "summary.json", "vllm_bench.json"}
     reqs = [json.loads(x) for x in (run.run_dir / "requests.jsonl").read_text().splitlines()]
     assert len(reqs) == 2 and all(r["ok"] for r in reqs), reqs
     for r in reqs:

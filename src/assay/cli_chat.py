@@ -38,6 +38,9 @@ def register(app: typer.Typer) -> None:
             envvar="ASSAY_CHAT_PASSWORD",
             help="Require this password (login form, user ASSAY_CHAT_USER or 'local'). Default: no login, one "
                  "local user.")] = None,
+        arena: Annotated[bool, typer.Option(
+            "--arena", help="Blind arena: each prompt goes to two anonymous models side by side; vote, then see the "
+                            "names. Needs two or more --endpoint. Votes: assay arena report.")] = False,
     ):
         """Chat with a model in the browser: streaming, stop, settings, history, export.
 
@@ -49,6 +52,11 @@ def register(app: typer.Typer) -> None:
         from assay.chat.launch import ChatApp, _check_port
 
         _check_port(host, port)  # fail before spending a minute starting an engine
+        if arena and len(engines.split_urls(endpoint)) < 2:
+            from assay.errors import AssayError
+
+            raise AssayError("--arena needs two or more models to compare: pass --endpoint URL at least twice "
+                             "(servers of different models, or of one model in two builds)")
         if host not in ("127.0.0.1", "localhost", "::1") and not password:
             typer.echo(f"warning: listening on {host} with no password: anyone who can reach port {port} can use "
                        "the model and read the history. Set ASSAY_CHAT_PASSWORD.", err=True)
@@ -57,7 +65,8 @@ def register(app: typer.Typer) -> None:
         stop = threading.Event()
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
                              threads=threads, llama_amx=llama_amx, extra_args=engine_args(ctx, endpoint)) as eps:
-            chat_app = ChatApp(eps, host=host, port=port, db=db or default_db_path(), password=password)
+            chat_app = ChatApp(eps, host=host, port=port, db=db or default_db_path(), password=password,
+                               extra_env={"ASSAY_CHAT_ARENA": "1"} if arena else None)
             typer.echo("starting the chat app ...", err=True)
             try:
                 chat_app.start()

@@ -205,6 +205,11 @@ def register(app: typer.Typer) -> None:
             help="JSON object added to every request body (e.g. '{\"top_k\": 20}'); part of the fingerprint.")] = None,
         log_to: Annotated[Optional[str], typer.Option(
             "--log-to", help="Also log the finished run to a tracker: mlflow (MLFLOW_TRACKING_URI; default ./mlruns).")] = None,
+        judge: Annotated[Optional[str], typer.Option(
+            "--judge", help="After the run, rate the answers with an LLM judge: an OpenAI-compatible URL, 'self' (the "
+                            "model being evaluated: a smoke test), 'embedded', or a preset. See assay judge.")] = None,
+        judge_rubric: Annotated[Optional[str], typer.Option(
+            "--judge-rubric", help="Rubric template(s) for --judge, comma-separated (default: per suite).")] = None,
     ):
         """Evaluate a model on suites; resumable (re-run the same command), with a scorecard and 95 % intervals.
 
@@ -224,9 +229,15 @@ def register(app: typer.Typer) -> None:
             card = res["summary"]
             scorecard.render(card, title=f"rescored {run_dir.name}", console=console, detail=detail,
                              footer=f"{res['changed']} records changed score or status")
+            extra = {}
+            if (run_dir / "judgements.jsonl").exists():  # stored judge replies are re-parsed too, no judge call
+                from assay.judge.run import rescore_judgements
+
+                extra["judge_changed"] = rescore_judgements(run_dir)
+                console.print(f"judge replies re-parsed: {extra['judge_changed']} changed")
             print(f"run: {run_dir}")
             print(json.dumps({**scorecard.headline(card["run_id"], run_dir, card), "rescored": True,
-                              "changed": res["changed"]}))
+                              "changed": res["changed"], **extra}))
             return
 
         import asyncio
@@ -262,6 +273,15 @@ def register(app: typer.Typer) -> None:
                                               system_prompt=system_prompt))
             finally:
                 observer.stop()
+            judged = None
+            if judge:  # a pass over the stored records, after the eval: the runner's pipeline is untouched
+                from assay.cli_judge import run_judge
+                from assay.judge import provide_judge
+
+                with provide_judge(judge, api_key=api_key, reuse=eps) as jeps:
+                    judged = run_judge(result.run_dir, None, jeps, concurrency=min(concurrency, 4), max_tokens=256,
+                                       rubrics=[r.strip() for r in judge_rubric.split(",")] if judge_rubric else None,
+                                       template="pairwise", suites=None, limit=None, con=console)
         scorecard.render(result.summary, title=f"scorecard {result.run_id}", footer=_footer(result.manifest),
                          console=console, detail=detail)
         if result.manifest.status != "finished":
@@ -274,6 +294,10 @@ def register(app: typer.Typer) -> None:
         head = scorecard.headline(result.run_id, result.run_dir, result.summary)
         head.update(status=result.manifest.status, samples_per_s=result.manifest.samples_per_s,
                     harness_overhead=result.manifest.harness_overhead)
+        if judged is not None:
+            head["judge"] = {"model": judged["judge_model"], "warnings": judged["warnings"],
+                             **{name: {k: v["summary"]["all"].get(k) for k in ("value", "low", "high", "n", "unparsed")}
+                                for name, v in judged["rubrics"].items()}}
         print(json.dumps(head))
         if result.manifest.status != "finished":
             raise typer.Exit(1)

@@ -89,6 +89,11 @@ def register(app: typer.Typer) -> None:
         runs_dir: RunsDirOpt = Path("runs"),
         seed: Annotated[int, typer.Option("--seed", help="Seed of the paired bootstrap (same seed, same CI).")] = 0,
         alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the verdicts.")] = 0.05,
+        judge: Annotated[Optional[str], typer.Option(
+            "--judge", help="Also ask an LLM judge which answer is better, for every pair of runs, in both orders "
+                            "(URL, 'embedded' or a preset; see assay judge).")] = None,
+        judge_limit: Annotated[Optional[int], typer.Option(
+            "--judge-limit", help="At most N samples per suite for --judge.", min=1)] = None,
     ) -> None:
         """Compare runs on their shared samples: model × suite table, paired bootstrap CI of each difference, exact
         McNemar p, win/tie/loss, minimum detectable difference and a verdict; warns when fingerprints differ in more
@@ -119,6 +124,19 @@ def register(app: typer.Typer) -> None:
             cmp.claims, warns = check_claims(claims, cmp.runs, meta)
             cmp.claims_meta = meta
             cmp.warnings.extend(warns)
+        if judge:  # pairwise judge passes, stored in each pair's first run folder (resumable), joined to the output
+            from itertools import combinations
+
+            from assay.cli_judge import _console as judge_console, run_judge
+            from assay.judge import provide_judge
+
+            with provide_judge(judge) as jeps:
+                for x, y in combinations(cmp.runs, 2):
+                    cmp.judge.append({"a": x.label, "b": y.label, **run_judge(
+                        x.path, y.path, jeps, rubrics=None, template="pairwise", suites=None, limit=judge_limit,
+                        concurrency=4, max_tokens=256, con=judge_console())})
+            for j in cmp.judge:
+                cmp.warnings.extend(j["warnings"])
         out_dir = out or Path("reports") / f"compare-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
         paths = write_compare(cmp, out_dir)
 
@@ -129,6 +147,9 @@ def register(app: typer.Typer) -> None:
                               views.PAIR_HEADER, views.pair_rows(cmp),
                               caption="MDD = minimum detectable difference (points) for that n",
                               style_for=lambda row: "bold red" if row[-1].endswith("better") else None))
+        if cmp.judge:
+            con.print(_rich_table("LLM judge, pairwise (both orders; flips are ties)", views.JUDGE_PAIR_HEADER,
+                                  views.judge_pair_rows(cmp)))
         if cmp.claims:
             con.print(_rich_table("claims", views.CLAIM_HEADER, views.claim_rows(cmp.claims),
                                   style_for=lambda row: {"consistent": "green", "inconsistent": "bold red"}.get(
@@ -138,7 +159,10 @@ def register(app: typer.Typer) -> None:
         con.print(f"html: {paths['html']}\nmarkdown: {paths['md']}\njson: {paths['json']}")
         print(json.dumps({"html": str(paths["html"]), "pairs": [
             {"suite": p.suite, "a": p.a, "b": p.b, "n": p.result.n, "diff": p.result.diff, "low": p.result.low,
-             "high": p.result.high, "p": p.result.p, "verdict": p.result.verdict} for p in cmp.pairs]},
+             "high": p.result.high, "p": p.result.p, "verdict": p.result.verdict} for p in cmp.pairs],
+            **({"judge": [{"a": j["a"], "b": j["b"], **{k: j["pairwise"][k] for k in (
+                "n", "wins", "ties", "losses", "diff", "low", "high", "verdict", "position_consistency")}}
+                for j in cmp.judge]} if cmp.judge else {})},
             default=str))
 
 

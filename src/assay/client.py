@@ -48,11 +48,6 @@ class SamplingParams(BaseModel):
     frequency_penalty: float | None = None
     response_format: dict | None = None  # {"type": "json_schema", "json_schema": {...}} or {"type": "json_object"}
     ignore_eos: bool = False  # llama.cpp and vLLM accept it; forces output length in benchmarks
-    # OpenAI function calling: [{"type": "function", "function": {"name", "description", "parameters"}}]
-    tools: list[dict] | None = None
-    # "auto" | "none" | "required" | {"type": "function", "function": {"name": ...}}; sent as "auto" when tools are
-    # given without it (OpenAI's default, but llama-cpp-python ignores the tools unless it is said)
-    tool_choice: str | dict | None = None
     # sent as they are in the request body (vLLM: {"chat_template_kwargs": {"enable_thinking": false}}, top_k, ...)
     extra_body: dict | None = None
     chat_template_kwargs: dict | None = None
@@ -62,6 +57,11 @@ class SamplingParams(BaseModel):
         when set, so runs started before them still resume."""
         d = self.model_dump()
         return {k: v for k, v in d.items() if k not in _LATE_FIELDS or v is not None}
+    # OpenAI function calling: [{"type": "function", "function": {"name", "description", "parameters"}}]
+    tools: list[dict] | None = None
+    # "auto" | "none" | "required" | {"type": "function", "function": {"name": ...}}; sent as "auto" when tools are
+    # given without it (OpenAI's default, but llama-cpp-python ignores the tools unless it is said)
+    tool_choice: str | dict | None = None
 
     def request_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}

@@ -57,6 +57,18 @@ PASSWORD = os.environ.get("ASSAY_CHAT_PASSWORD") or None
 # Starting values of the settings panel, e.g. '{"max_tokens": 64}' (`assay chat --max-tokens`, tests).
 START_SETTINGS = normalize(json.loads(os.environ.get("ASSAY_CHAT_SETTINGS") or "{}"))
 _clients: dict[str, Client] = {}
+# `assay chat --arena`: every prompt goes to two anonymous models side by side (assay.chat.arena)
+ARENA = os.environ.get("ASSAY_CHAT_ARENA") == "1"
+_arena_clients: dict[str, Client] = {}
+
+
+def _arena() -> dict[str, Client]:
+    """The arena's contestants (name -> client), built once per app process."""
+    from assay.chat import arena
+
+    if not _arena_clients:
+        _arena_clients.update(arena.contestants(_endpoints()))
+    return _arena_clients
 
 
 def _client(profile: str | None) -> Client:
@@ -89,7 +101,7 @@ else:
         return cl.User(identifier=USER, metadata={"provider": "local"})
 
 
-if len(PROFILES) > 1:
+if len(PROFILES) > 1 and not ARENA:  # in the arena the models stay anonymous: no picker
 
     @cl.set_chat_profiles
     async def _chat_profiles(user=None, language=None):
@@ -159,6 +171,10 @@ async def _start():
     _state()
     settings = _settings()
     await cl.ChatSettings(widgets(settings)).send()
+    if ARENA:
+        from assay.chat import arena
+
+        await arena.start_notice(list(_arena()))
 
 
 @cl.on_settings_update
@@ -311,8 +327,20 @@ async def _on_message(message: cl.Message):
     st = _state()
     if st.title is None:
         st.title = message.content[:80]
+    if ARENA:  # each prompt is one blind battle; the vote callback is below
+        from assay.chat import arena
+
+        await arena.battle(message.content, _settings(), _arena())
+        return
     st.turns.append({"role": "user", "content": message.content, "id": message.id})
     await _answer()
+
+
+@cl.action_callback("arena_vote")
+async def _arena_vote(action: cl.Action):
+    from assay.chat import arena
+
+    await arena.on_vote(action, DB_PATH, USER)
 
 
 @cl.action_callback("regenerate")

@@ -48,9 +48,8 @@ def prepare_app_dir(root: Path | None = None) -> Path:
     (root / "public").mkdir(exist_ok=True)
     shutil.copyfile(PACKAGE_DIR / ".chainlit" / "config.toml", root / ".chainlit" / "config.toml")
     shutil.copyfile(PACKAGE_DIR / "chainlit.md", root / "chainlit.md")
-    for f in (PACKAGE_DIR / "public").iterdir():
-        if f.is_file():
-            shutil.copyfile(f, root / "public" / f.name)
+    # public/ with its subfolders: elements/ holds the arena's custom element (ArenaPair.jsx)
+    shutil.copytree(PACKAGE_DIR / "public", root / "public", dirs_exist_ok=True)
     return root
 
 

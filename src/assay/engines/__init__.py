@@ -157,7 +157,6 @@ def start(model: str | None = None, *, engine: str | None = None, host: str = "1
     if engine == "vllm":
         from assay.engines.vllm import VLLMServer
 
-        # engines/vllm.py does not know about tools yet: the parser flags ride in extra_args from here
         flags = tool_flags("vllm", spec) if tools else []
         server = VLLMServer(spec, host=host, port=port, api_key=api_key, options=vllm_options or {},
                             extra_args=list(extra_args or []) + flags, log_path=log_path, max_model_len=ctx,

@@ -196,9 +196,10 @@ class Launcher:
         return f"{self.root}/v1"
 
     def launch(self, command, ready_path: str, *, guard_flags: list[str] | None = None,
-               crash_hint: str | None = None) -> dict:
+               crash_hint: str | None = None, health_path: str | None = None) -> dict:
         """Start ``command()`` (called once the port is known) and wait for ``ready_path`` to answer 200; its JSON
-        body is returned. A process that dies or never answers is stopped and raises a one-line error."""
+        body is returned (then ``health_path``, if given, must answer 200 too). A process that dies or never answers
+        is stopped and raises a one-line error."""
         from assay.engines import check_port_free, free_port, log_dir
 
         if self.port is None:
@@ -215,6 +216,8 @@ class Launcher:
         try:
             data = self.process.wait_ready(f"{self.root}{ready_path}", self.startup_timeout_s, headers,
                                            name=self.name)
+            if health_path and httpx.get(f"{self.root}{health_path}", timeout=5.0).status_code != 200:
+                raise EngineStartError(f"{self.name} answered {ready_path} but not {health_path}; log {self.log_path}")
         except BaseException:
             self.process.stop()
             raise

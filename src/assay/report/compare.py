@@ -54,6 +54,7 @@ class Comparison:
     seed: int
     claims: list = field(default_factory=list)  # ClaimCheck
     claims_meta: dict = field(default_factory=dict)
+    judge: list = field(default_factory=list)  # pairwise LLM-judge results (assay compare --judge), one per pair
 
     def to_dict(self) -> dict:
         return {
@@ -67,6 +68,7 @@ class Comparison:
             "alpha": self.alpha,
             "seed": self.seed,
             "claims": [c.to_dict() for c in self.claims],
+            "judge": self.judge,
         }
 
 

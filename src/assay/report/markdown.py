@@ -33,6 +33,10 @@ def report_md(run, *, top: int = 15) -> str:
     parts.append(table(["", ""], [[k, v] for k, v in views.run_header(run)]))
     parts.append("\n## Scorecard\n")
     parts.append(table(views.SCORECARD_HEADER, views.scorecard_rows(run.card)))
+    judged = views.judge_rubric_rows(run.path)
+    if judged:
+        parts += ["\n## LLM judge (rubric scores; unparsed replies are left out, never scored)\n",
+                  table(views.JUDGE_RUBRIC_HEADER, judged)]
     parts.append(f"\n## Failed samples (up to {top})\n")
     parts.append(_samples(views.sample_rows(run.records, "failed", top)))
     parts.append(f"\n## Slowest samples (up to {top})\n")
@@ -49,6 +53,9 @@ def compare_md(cmp, *, diff_rows: int = 10) -> str:
     parts += [f"\n## Paired tests (shared samples only, α = {cmp.alpha}, bootstrap seed {cmp.seed})\n",
               table(views.PAIR_HEADER, views.pair_rows(cmp)),
               "\nMDD = minimum detectable difference (points) at this n: a difference below it is noise.\n"]
+    if getattr(cmp, "judge", None):
+        parts += ["\n## LLM judge, pairwise (both orders; a verdict that flips with the order is a tie)\n",
+                  table(views.JUDGE_PAIR_HEADER, views.judge_pair_rows(cmp))]
     if cmp.claims:
         parts += ["\n## Claims\n", table(views.CLAIM_HEADER, views.claim_rows(cmp.claims))]
     parts.append("\n## Where the models disagree\n")

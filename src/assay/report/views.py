@@ -166,3 +166,43 @@ def trunc(s: Any, n: int = 300) -> str:
 
         s = json.dumps(s, ensure_ascii=False, default=str)
     return s if len(s) <= n else s[: n - 1] + "…"
+
+
+# ---- LLM judges (assay.judge) ----------------------------------------------------------------------------------------
+JUDGE_PAIR_HEADER = ["A", "B", "judge", "n", "win / tie / loss (A)", "(W − L) / n [95 % CI]", "verdict",
+                     "position consistency", "length A − B (chars)"]
+JUDGE_RUBRIC_HEADER = ["rubric", "judge", "suite", "mean 1–5 [95 % CI]", "n", "distribution 1…5", "unparsed"]
+
+
+def judge_pair_rows(cmp) -> list[list[str]]:
+    rows = []
+    for j in getattr(cmp, "judge", None) or []:
+        s = j["pairwise"]
+        pc = s["position_consistency"]
+        ld = s["length_diff_chars"]
+        rows.append([j["a"], j["b"], j["judge_model"], str(s["n"]), f"{s['wins']} / {s['ties']} / {s['losses']}",
+                     f"{s['diff']:+.2f} [{s['low']:+.2f}, {s['high']:+.2f}]" if s["n"] else "—", s["verdict"],
+                     f"{pc['value']:.0%} (n = {pc['n']})" if pc["value"] is not None else "—",
+                     f"{ld['value']:+.0f}" if ld["value"] is not None else "—"])
+    return rows
+
+
+def judge_rubric_rows(run_dir) -> list[list[str]]:
+    """Rubric judge passes stored in a run folder (judge.json + judgements.jsonl), one row per pass × suite."""
+    from pathlib import Path
+
+    from assay.judge.run import judgements, read_index
+    from assay.judge.summary import rubric_summary
+
+    rows = []
+    if not (Path(run_dir) / "judge.json").is_file():
+        return rows
+    for pid, p in read_index(run_dir)["passes"].items():
+        if p.get("kind") != "rubric":
+            continue
+        for suite, s in rubric_summary(judgements(run_dir, pid)).items():
+            rows.append([f"{p['template']}.v{p['template_version']}", p["judge_model"], suite,
+                         f"{s['value']:.2f} [{s['low']:.2f}, {s['high']:.2f}]" if s["value"] is not None else "—",
+                         str(s["n"]), " ".join(f"{k}:{v}" for k, v in s["distribution"].items()),
+                         str(s["unparsed"])])
+    return rows
