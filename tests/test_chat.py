@@ -65,7 +65,11 @@ def test_normalize_fills_clamps_and_survives_bad_values():
     assert normalize(None) == DEFAULTS
     got = normalize({"temperature": "1.2", "max_tokens": "77", "top_p": None, "system_prompt": "Be brief.",
                      "junk": 1})
-    assert got == {"temperature": 1.2, "max_tokens": 77, "top_p": 1.0, "system_prompt": "Be brief."}
+    assert got == {"temperature": 1.2, "max_tokens": 77, "top_p": 1.0, "system_prompt": "Be brief.",
+                   "python_tool": False}
+    assert normalize({"python_tool": True})["python_tool"] is True
+    assert normalize({"python_tool": "on"})["python_tool"] is True  # a form may send strings
+    assert normalize({"python_tool": "maybe"}, {"python_tool": True})["python_tool"] is True
     assert normalize({"temperature": 9, "max_tokens": 0, "top_p": 0})["temperature"] == 1.5
     assert normalize({"max_tokens": 0})["max_tokens"] == 1
     assert normalize({"max_tokens": "lots"})["max_tokens"] == DEFAULTS["max_tokens"]
@@ -94,6 +98,17 @@ def _steps():
         {"id": "e1", "type": "assistant_message", "output": "Exported", "metadata": {"assay": {"kind": "export"}}},
         {"id": "s1", "type": "run", "output": "", "metadata": {}},
     ]
+
+
+def test_python_tool_steps_rejoin_the_history_on_resume_and_in_exports():
+    tool_meta = {"assay": {"kind": "tool", "status": "passed", "feedback": "Output of your code:\n```output\n4\n```"}}
+    steps = _steps()[:2] + [{"id": "t1", "type": "tool", "name": "python", "input": "print(2+2)", "output": "4",
+                             "metadata": json.dumps(tool_meta)}]
+    turns = export.turns_from_steps(steps)
+    assert turns[-1] == {"role": "user", "content": tool_meta["assay"]["feedback"], "tool": True, "id": "t1"}
+    assert build_messages("", turns)[-1]["content"].startswith("Output of your code:")
+    md = export.to_markdown({"title": "t", "turns": turns, "settings": {}})
+    assert "## Python tool" in md and "```output\n4\n```" in md
 
 
 def test_turns_from_steps_keeps_raw_answers_and_skips_notices():

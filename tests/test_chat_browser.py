@@ -407,3 +407,37 @@ def test_history_resume_restart_export_delete(page, stub, tmp_path):
         _wait_db(lambda ts: not any(t["id"] == tid for t in ts), db)
     finally:
         app.stop()
+
+
+def _coder(req: dict) -> str:
+    """The stub 'model' with the Python tool: first a code block, then an answer from the output it was given."""
+    last = str((req.get("messages") or [{}])[-1].get("content", ""))
+    if last.startswith("Output of your code:"):
+        out = re.search(r"```output\n(.*?)\n```", last, re.S).group(1)
+        return f"The sandbox printed {out}, so the answer is {out}."
+    return "Let me compute it.\n```python\nprint(sum(i * i for i in range(10)))\n```"
+
+
+def test_python_tool_runs_in_a_collapsible_step(page, stub, tmp_path):
+    st = stub(reply=_coder)
+    from assay.engines import Endpoint
+
+    app = _app([Endpoint(st.base_url, "stub-model")], tmp_path, settings={"python_tool": True})
+    try:
+        _open(page, app.url)
+        _send(page, "What is the sum of the squares below 10?")
+        _wait_answers(page, 2)
+        assert "the answer is 285" in _last_answer_text(page)
+        step = page.get_by_text("Used python").first  # Chainlit's collapsed tool step
+        step.wait_for(timeout=30_000)
+        step.click()
+        page.get_by_text("sum(i * i for i in range(10))").first.wait_for(timeout=10_000)
+        assert page.get_by_text("285").count() >= 1
+        # the model got the output as a message: the second request ends with it
+        assert st.requests[-1]["messages"][-1]["content"] == "Output of your code:\n```output\n285\n```"
+        _shot(page, "chat-python-tool-step.png")
+        threads = _wait_db(lambda ts: ts and any(s["type"] == "tool" for s in ts[0]["steps"]), app.db)
+        tool = next(s for s in threads[0]["steps"] if s["type"] == "tool")
+        assert tool["metadata"]["assay"]["status"] == "passed"
+    finally:
+        app.stop()

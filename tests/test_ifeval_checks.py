@@ -133,9 +133,41 @@ CASES = [
 ]
 
 
+# The cases above where the reference implementation (the default, rules="reference") gives the other verdict, each
+# with why (keyed by id and response; by the num_words threshold too where one response serves two cases). docs/suites-ifeval.md lists these classes of difference.
+REFERENCE_FLIPS = {
+    ("keywords:existence", "I write C daily."): "the keyword 'c++' is a regex (possessive c+), which 'C' matches",
+    ("keywords:letter_frequency", "Hi! Go!"): "a non-letter letter is replaced by a random letter (fixed: 'y')",
+    ("language:response_language", "12345 !!! ..."): "undetectable language counts as followed",
+    ("length_constraints:number_words", "Don't stop: well-known café 3.14.", 6): "\\w+ counts don, t, well, known, 3, 14",
+    ("length_constraints:number_sentences",
+     "Dr. Smith met Mrs. Jones at 3.30 p.m. near St. Paul's, e.g. by the café."): "punkt splits after 'e.g.'",
+    ("length_constraints:number_paragraphs", "One.\n***\nTwo.\n\n* * *\nThree."): "'* * *' is no divider",
+    ("length_constraints:nth_paragraph_first_word", "Hello there.\n\n**Today**, we bake."): "stars stay in the word",
+    ("detectable_content:number_placeholders", "Dear [name], see [] and [docs](http://x)."): "[] and links count",
+    ("detectable_content:postscript", "Bye, see the p.s. below"): "the marker may stand anywhere in a line",
+    ("detectable_format:number_bullet_lists", "* one\n* two\n*not a bullet*\n***"): "'*not a bullet*' is a bullet",
+    ("detectable_format:number_highlighted_sections", "2 * 3 * 4 and ** ** and *one*"): "'* 3 *' is a highlight",
+    ("detectable_format:multiple_sections", "Day 1: walk\nAs on day 2 and Day 3 we rest."):
+        "markers count anywhere, mid-line too",
+    ("combination:repeat_prompt", "write a poem about   snow.\nSnow falls softly."): "whitespace is not squashed",
+    ("startend:quotation", "“Curly quotes count.”"): "only straight double quotes",
+    ("punctuation:no_comma", "中文逗号，也算。"): "only ',' is a comma",
+}
+
+
 @pytest.mark.parametrize("iid,kwargs,response,expected", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_checker(iid, kwargs, response, expected):
-    assert ic.check(iid, response, kwargs) is expected
+    """assay's own rules (rules="assay"): the stricter, markdown-aware verdicts."""
+    assert ic.check(iid, response, kwargs, rules="assay") is expected
+
+
+@pytest.mark.parametrize("iid,kwargs,response,expected", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_checker_reference_rules(iid, kwargs, response, expected):
+    """The default, reference rules: the same verdict except where REFERENCE_FLIPS says why not."""
+    flips = ((iid, response) in REFERENCE_FLIPS or (iid, response, kwargs.get("num_words")) in REFERENCE_FLIPS) \
+        and ic.REGISTRY[iid].official
+    assert ic.check(iid, response, kwargs) is (expected ^ flips)
 
 
 def test_every_instruction_has_positive_and_negative_cases():
@@ -165,8 +197,13 @@ def test_empty_response_follows_nothing(iid):
     inst = ic.REGISTRY[iid]
     args = {k: kw[k] for k in inst.required}
     for empty in ("", "   \n\t"):
-        assert ic.check(iid, empty, args) is False
-        assert ic.check_loose(iid, empty, args) is False
+        assert ic.check(iid, empty, args, rules="assay") is False
+        assert ic.check_loose(iid, empty, args, rules="assay") is False
+    # Reference rules refuse zero and empty arguments (the reference would draw random ones), so give real ones.
+    ref_args = {k: (v if v not in (0, "") else ("x" if isinstance(v, str) else 1)) for k, v in args.items()}
+    for empty in ("", "   \n\t"):
+        assert ic.check(iid, empty, ref_args) is False
+        assert ic.check_loose(iid, empty, ref_args) is False
 
 
 # --- text helpers ----------------------------------------------------------------------------------------------
@@ -249,3 +286,54 @@ def test_no_checker_raises_on_arbitrary_text():
             assert isinstance(ic.check_loose(x, text, kw), bool)
 
     run()
+
+
+# --- rules option ----------------------------------------------------------------------------------------------
+
+def test_rules_option_selects_the_checkers_and_the_suite_version():
+    from assay.evals.suites import get_suite
+
+    ref, own = get_suite("ifeval", n=10), get_suite("ifeval", n=10, rules="assay")
+    assert (ref.rules, ref.version, own.rules, own.version) == ("reference", "2", "assay", "1")
+    sample = next(iter(ref.samples(0, None)))
+    assert ref.score("x", sample).extra["rules"] == "reference"
+    assert own.score("x", sample).extra["rules"] == "assay"
+    kw = {"keywords": ["c++"]}  # a regex to the reference, a literal to assay
+    assert ic.check("keywords:existence", "I write C daily.", kw) is True
+    assert ic.check("keywords:existence", "I write C daily.", kw, rules="assay") is False
+    assert ic.check_loose("keywords:existence", "I write C daily.", kw, rules="assay") is False
+
+
+def test_bad_rules_value_is_one_line_naming_the_fix():
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+    from assay.errors import AssayError, DataError
+    from assay.evals.suites import get_suite
+    from assay.evals.suites import ifeval as suite
+
+    with pytest.raises(AssayError, match=r"option rules='strict': Input should be 'reference' or 'assay'"):
+        get_suite("ifeval", rules="strict")
+    with pytest.raises(DataError, match=r"rules='strict' is not one of reference, assay: pass --suite-opt rules="):
+        suite.make(rules="strict")
+    with pytest.raises(ValueError, match="rules="):
+        ic.check("punctuation:no_comma", "a", {}, rules="strict")
+    res = CliRunner().invoke(app, ["eval", "--suite", "ifeval", "--suite-opt", "rules=strict",
+                                   "--endpoint", "http://127.0.0.1:9"])
+    assert res.exit_code == 1
+    out = (res.stderr if hasattr(res, "stderr") else res.output).strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("error: suite 'ifeval' option rules='strict': Input should be "
+                                               "'reference' or 'assay'"), out
+
+
+def test_reference_rules_refuse_kwargs_the_reference_would_randomise_or_reject():
+    with pytest.raises(ValueError, match="at most.*rules=assay"):
+        ic.clean_kwargs("length_constraints:number_words", {"num_words": 5, "relation": "at most"})
+    assert ic.clean_kwargs("length_constraints:number_words", {"num_words": 5, "relation": "at most"}, rules="assay")
+    with pytest.raises(ValueError, match="random"):
+        ic.clean_kwargs("detectable_content:number_placeholders", {"num_placeholders": 0})
+    with pytest.raises(ValueError, match="regular expression"):
+        ic.clean_kwargs("keywords:existence", {"keywords": ["(unclosed"]})
+    with pytest.raises(ValueError, match="nth_paragraph"):
+        ic.clean_kwargs("length_constraints:nth_paragraph_first_word",
+                        {"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "a"})

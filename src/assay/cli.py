@@ -33,7 +33,7 @@ def _main() -> None:
 
 
 # Each module defines register(app). Missing modules are skipped so partial installs still work.
-for _name in ("cli_serve", "cli_eval", "cli_bench", "cli_chat", "cli_report", "cli_doc", "cli_judge"):
+for _name in ("cli_serve", "cli_eval", "cli_bench", "cli_chat", "cli_report", "cli_doc", "cli_vllm", "cli_judge"):
     try:
         _mod = importlib.import_module(f"assay.{_name}")
     except ModuleNotFoundError as _e:

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
+from assay.cli_common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
 
 
 def _ints(text: str) -> list[int]:
@@ -112,6 +112,11 @@ def print_bench(run, console) -> None:
                       f"{e['prompt_tokens_evaluated']} tokens ({_num(cc['ttft_minus_prompt_eval_ms'], '{:+.1f}')} ms); "
                       f"TPOT {_num(o['tpot_ms'], '{:.2f}')} ms vs eval {_num(e['ms_per_token'], '{:.2f}')} ms/token "
                       f"over {e['eval_runs']} runs ({_num(cc['tpot_minus_engine_ms'], '{:+.2f}')} ms)")
+    from assay.bench.vllm_metrics import line as vllm_line
+
+    for g in s["groups"]:
+        if g.get("vllm_metrics") and not g["vllm_metrics"].get("error"):
+            console.print(vllm_line(f"{g['workload']} c={g['concurrency']}", g["vllm_metrics"]))
     for n in s.get("notes", []):
         console.print(f"note: {n}", style="dim")
     console.print(f"run folder: {run.run_dir}  (manifest.json, requests.jsonl, summary.json)", style="dim")
@@ -132,7 +137,8 @@ def bench_json_line(run) -> dict:
                     "e2e_ms_p50": _r(g["e2e_s"]["median"]), "decode_tok_s": _f(g["decode_tok_s"]),
                     "output_throughput": _f(g["output_throughput"]), "request_throughput": _f(g["request_throughput"]),
                     "goodput_rps": _f(g.get("goodput_rps")), "peak_rss": g["memory"]["peak_rss"],
-                    "peak_gpu": g["memory"]["peak_gpu"]} for g in s["groups"]],
+                    "peak_gpu": g["memory"]["peak_gpu"],
+                    "vllm_metrics_diff_pct": (g.get("vllm_metrics") or {}).get("diff_pct")} for g in s["groups"]],
         "bandwidth_gb_s": _f(roof["bandwidth_bytes_per_s"] / 1e9) if roof.get("bandwidth_bytes_per_s") else None,
         "roofline": [{"workload": r["workload"], "bound_tok_s": _f(r.get("bound_tok_s")),
                       "achieved_tok_s": _f(r.get("achieved_tok_s")), "percent": _f(r.get("percent"))}
@@ -152,9 +158,10 @@ def _f(x):
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(context_settings=ENGINE_ARGS)
     @one_line_errors
     def bench(
+        typer_ctx: typer.Context,
         model: ModelOpt = None,
         endpoint: EndpointOpt = None,
         engine: EngineOpt = None,
@@ -218,7 +225,7 @@ def register(app: typer.Typer) -> None:
         if not endpoint:
             print(f"starting {model or 'smollm2-135m'} (ctx {ctx or 'default'}) ...", file=sys.stderr)
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=ctx,
-                             threads=threads, llama_amx=llama_amx) as eps:
+                             threads=threads, llama_amx=llama_amx, extra_args=engine_args(typer_ctx, endpoint)) as eps:
             run = run_bench(eps, opts, log=lambda m: print(m, file=sys.stderr))
         print_bench(run, console)
         if fmt == "csv":

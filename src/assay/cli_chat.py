@@ -14,13 +14,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
+from assay.cli_common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(context_settings=ENGINE_ARGS)
     @one_line_errors
     def chat(
+        ctx: typer.Context,
         model: ModelOpt = None,
         endpoint: EndpointOpt = None,
         engine: EngineOpt = None,
@@ -63,7 +64,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"starting {model or 'smollm2-135m'} ...", err=True)
         stop = threading.Event()
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
-                             threads=threads, llama_amx=llama_amx) as eps:
+                             threads=threads, llama_amx=llama_amx, extra_args=engine_args(ctx, endpoint)) as eps:
             chat_app = ChatApp(eps, host=host, port=port, db=db or default_db_path(), password=password,
                                extra_env={"ASSAY_CHAT_ARENA": "1"} if arena else None)
             typer.echo("starting the chat app ...", err=True)

@@ -24,7 +24,8 @@ EndpointOpt = Annotated[
                                           "URL, repeatable or comma-separated (requests spread over them)."),
 ]
 EngineOpt = Annotated[
-    Optional[str], typer.Option("--engine", help="llama.cpp (CPU, GGUF; also spelt llamacpp) or vllm. Default: the model's own.")
+    Optional[str], typer.Option("--engine", help="llama.cpp (CPU, GGUF; also spelt llamacpp) or vllm (GPU, or CPU "
+                                                  "after `assay vllm-install`). Default: the model's own.")
 ]
 ApiKeyOpt = Annotated[
     Optional[str], typer.Option("--api-key", envvar="ASSAY_API_KEY", help="API key for the endpoint / served engine.")
@@ -57,3 +58,20 @@ def one_line_errors(fn):
             raise typer.Exit(130)
 
     return wrapper
+
+
+# Every engine-starting command takes engine flags after `--` (`assay eval -- --enforce-eager`). Only extra *args*
+# are allowed, not unknown options: a mistyped assay option stays an error instead of becoming an engine flag.
+ENGINE_ARGS = {"allow_extra_args": True}
+
+
+def engine_args(ctx, endpoint=None) -> list[str] | None:
+    """What followed ``--`` on this command line (``ctx``: the command's typer.Context), for the engine assay
+    starts; None when nothing did."""
+    from assay.errors import AssayError
+
+    args = list(getattr(ctx, "args", None) or [])
+    if args and endpoint:
+        raise AssayError(f"engine flags after -- ({' '.join(args)}) only reach an engine assay starts, not "
+                         "--endpoint: drop them, or drop --endpoint")
+    return args or None

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
+from assay.cli_common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
 
 doc_app = typer.Typer(help="Long documents: summarize (map-reduce), ask (BM25-grounded), extract (JSON Schema).",
                       no_args_is_help=True)
@@ -17,14 +17,14 @@ doc_app = typer.Typer(help="Long documents: summarize (map-reduce), ask (BM25-gr
 BudgetOpt = Annotated[int, typer.Option("--budget", help="Token budget per model request (prompt + answer).")]
 
 
-def _run(coro_factory, model, endpoint, engine, api_key, ctx, threads, llama_amx=None):
+def _run(coro_factory, model, endpoint, engine, api_key, ctx, threads, llama_amx=None, engine_flags=None):
     import asyncio
 
     from assay.client import Client
     from assay.engines import provide
 
     with provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=ctx, threads=threads,
-                 llama_amx=llama_amx) as eps:
+                 llama_amx=llama_amx, extra_args=engine_flags) as eps:
         async def go():
             async with Client(eps) as client:
                 return await coro_factory(client)
@@ -32,9 +32,10 @@ def _run(coro_factory, model, endpoint, engine, api_key, ctx, threads, llama_amx
         return asyncio.run(go())
 
 
-@doc_app.command("summarize")
+@doc_app.command("summarize", context_settings=ENGINE_ARGS)
 @one_line_errors
 def summarize_cmd(
+    typer_ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help=".txt, .md or .pdf file")],
     model: ModelOpt = None, endpoint: EndpointOpt = None, engine: EngineOpt = None, api_key: ApiKeyOpt = None,
     ctx: CtxOpt = None, threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
@@ -61,7 +62,8 @@ def summarize_cmd(
             bar.update(tasks[stage], completed=done, total=total)
 
         res = _run(lambda c: summarize(c, text, budget=budget, style=style, concurrency=concurrency,
-                                       progress=progress), model, endpoint, engine, api_key, ctx, threads, llama_amx)
+                                       progress=progress), model, endpoint, engine, api_key, ctx, threads, llama_amx,
+                   engine_args(typer_ctx, endpoint))
     md = res.markdown(file.name)
     if out:
         out.write_text(md)
@@ -76,9 +78,10 @@ def summarize_cmd(
                       "wall_s": round(res.wall_s, 2), "out": str(out) if out else None}))
 
 
-@doc_app.command("ask")
+@doc_app.command("ask", context_settings=ENGINE_ARGS)
 @one_line_errors
 def ask_cmd(
+    typer_ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help=".txt, .md or .pdf file")],
     question: Annotated[str, typer.Argument(help="The question.")],
     model: ModelOpt = None, endpoint: EndpointOpt = None, engine: EngineOpt = None, api_key: ApiKeyOpt = None,
@@ -90,7 +93,7 @@ def ask_cmd(
 
     text = read_document(file)
     ans = _run(lambda c: ask(c, text, question, budget=budget), model, endpoint, engine, api_key, ctx, threads,
-               llama_amx)
+               llama_amx, engine_args(typer_ctx, endpoint))
     print(ans.text)
     if ans.found:
         labels = {c.id: c.label for c in ans.chunks}
@@ -98,9 +101,10 @@ def ask_cmd(
     print(json.dumps({"found": ans.found, "citations": ans.citations, "excerpts": [c.id for c in ans.chunks]}))
 
 
-@doc_app.command("extract")
+@doc_app.command("extract", context_settings=ENGINE_ARGS)
 @one_line_errors
 def extract_cmd(
+    typer_ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help=".txt, .md or .pdf file")],
     schema: Annotated[Path, typer.Option("--schema", help="JSON Schema file the answer must satisfy.")],
     model: ModelOpt = None, endpoint: EndpointOpt = None, engine: EngineOpt = None, api_key: ApiKeyOpt = None,
@@ -120,7 +124,7 @@ def extract_cmd(
     except ValueError as e:
         raise DataError(f"schema file {schema} is not valid JSON: {e}") from None
     res = _run(lambda c: extract(c, text, schema_obj, budget=budget, constrained=constrained), model, endpoint, engine,
-               api_key, ctx, threads, llama_amx)
+               api_key, ctx, threads, llama_amx, engine_args(typer_ctx, endpoint))
     if res.errors:
         print(f"first attempt invalid ({res.errors[0]}); the retry succeeded", file=sys.stderr)
     print(json.dumps(res.data, ensure_ascii=False, indent=2))

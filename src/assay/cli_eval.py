@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
+from assay.cli_common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
 
 # The quick default set: these suites, where the registry has them, each with DEFAULT_LIMIT samples.
 DEFAULT_SUITES = ("math", "ifeval", "json", "logic", "translate")
@@ -165,7 +165,7 @@ def _command_line(ctx: typer.Context) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("eval")
+    @app.command("eval", context_settings=ENGINE_ARGS)
     @one_line_errors
     def eval_cmd(
         ctx: typer.Context,
@@ -260,8 +260,11 @@ def register(app: typer.Typer) -> None:
                                 extra_body=_json_object("--extra-body", extra_body))
         if not endpoint:
             console.print(f"starting {model or 'smollm2-135m'} ...")
+        # a suite that needs tool calling (tools in native mode) gets an engine started tool-ready
+        tools = any("tools" in (getattr(s, "requires", ()) or ()) for s in suites)
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
-                             threads=threads, llama_amx=llama_amx) as eps:
+                             threads=threads, llama_amx=llama_amx, extra_args=engine_args(ctx, endpoint),
+                             tools=tools) as eps:
             observer = RichObserver(console)
             try:
                 result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,

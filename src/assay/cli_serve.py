@@ -33,6 +33,11 @@ def register(app: typer.Typer) -> None:
             "--enable-chunked-prefill/--no-enable-chunked-prefill", help="vLLM: chunked prefill.")] = None,
         kv_cache_dtype: Annotated[Optional[str], typer.Option(help="vLLM: KV cache dtype (auto, fp8).")] = None,
         served_model_name: Annotated[Optional[str], typer.Option(help="vLLM: model name the API reports.")] = None,
+        kv_cache_gib: Annotated[Optional[float], typer.Option(
+            help="vLLM on CPU: KV cache GiB (VLLM_CPU_KVCACHE_SPACE; default 10 % of available RAM).")] = None,
+        tools: Annotated[bool, typer.Option("--tools", help="Parse tool calls (OpenAI `tools`): llama.cpp "
+                                            "--chat_format chatml-function-calling, vLLM --enable-auto-tool-choice "
+                                            "--tool-call-parser (see assay.engines.tools).")] = False,
     ):
         """Start an engine (default: embedded SmolLM2-135M on llama.cpp) and serve it until Ctrl-C.
 
@@ -44,14 +49,14 @@ def register(app: typer.Typer) -> None:
                             pipeline_parallel_size=pipeline_parallel_size, data_parallel_size=data_parallel_size,
                             dtype=dtype, gpu_memory_utilization=gpu_memory_utilization,
                             enable_chunked_prefill=enable_chunked_prefill, kv_cache_dtype=kv_cache_dtype,
-                            served_model_name=served_model_name)
+                            served_model_name=served_model_name, cpu_kvcache_gib=kv_cache_gib)
         from assay.models import resolve
 
         spec = resolve(model)  # an unknown preset fails here, in one line, before anything starts
         typer.echo(f"starting {spec.name} ...", err=True)
         server = engines.start(model, engine=engine, host=host, port=port, ctx=context, api_key=api_key,
                                threads=threads, extra_args=list(ctx.args), vllm_options=vllm_options,
-                               llama_amx=llama_amx)
+                               llama_amx=llama_amx, tools=tools)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -61,6 +66,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"base URL: {ep.base_url}")
             typer.echo(f"model:    {ep.model}")
             typer.echo(f"log:      {ep.log_path}")
+            if ep.caps.tool_format:
+                typer.echo(f"tools:    {ep.caps.tools} ({ep.caps.tool_format})")
             if ep.extra.get("llama_amx"):
                 typer.echo(f"llama.cpp extra buffer types (AMX / repack): {ep.extra['llama_amx']['setting']} "
                            f"({ep.extra['llama_amx']['source']})")

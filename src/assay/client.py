@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -56,6 +57,11 @@ class SamplingParams(BaseModel):
         when set, so runs started before them still resume."""
         d = self.model_dump()
         return {k: v for k, v in d.items() if k not in _LATE_FIELDS or v is not None}
+    # OpenAI function calling: [{"type": "function", "function": {"name", "description", "parameters"}}]
+    tools: list[dict] | None = None
+    # "auto" | "none" | "required" | {"type": "function", "function": {"name": ...}}; sent as "auto" when tools are
+    # given without it (OpenAI's default, but llama-cpp-python ignores the tools unless it is said)
+    tool_choice: str | dict | None = None
 
     def request_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
@@ -63,6 +69,9 @@ class SamplingParams(BaseModel):
             v = getattr(self, name)
             if v is not None:
                 kw[name] = v
+        if self.tools:
+            kw["tools"] = self.tools
+            kw["tool_choice"] = self.tool_choice if self.tool_choice is not None else "auto"
         extra: dict[str, Any] = dict(self.extra_body or {})
         if self.chat_template_kwargs is not None:
             extra["chat_template_kwargs"] = self.chat_template_kwargs
@@ -76,7 +85,62 @@ class SamplingParams(BaseModel):
         return kw
 
 
-_LATE_FIELDS = ("extra_body", "chat_template_kwargs")
+_LATE_FIELDS = ("extra_body", "chat_template_kwargs", "tools", "tool_choice")
+
+
+class ToolCall(BaseModel):
+    """One function call a model made: the arguments exactly as sent, and parsed when they are a JSON object."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    name: str = ""
+    arguments: str = ""  # raw text as the server sent it (assembled across stream chunks)
+    args: Any = None  # the parsed JSON object when ``ok``
+    ok: bool = True  # False: ``arguments`` is not a JSON object (scored "unparsed", not wrong)
+    error: str | None = None  # why it did not parse
+
+    @classmethod
+    def parse(cls, name: str, arguments: str | dict | None, id: str | None = None) -> "ToolCall":
+        if isinstance(arguments, dict):
+            return cls(id=id, name=name, arguments=json.dumps(arguments, ensure_ascii=False), args=arguments)
+        raw = arguments or ""
+        try:
+            value = json.loads(raw) if raw.strip() else {}
+        except ValueError as e:
+            return cls(id=id, name=name, arguments=raw, ok=False, error=f"arguments are not JSON: {e}")
+        if not isinstance(value, dict):
+            return cls(id=id, name=name, arguments=raw, ok=False,
+                       error=f"arguments are JSON {type(value).__name__}, not an object")
+        return cls(id=id, name=name, arguments=raw, args=value)
+
+    def message(self) -> dict:
+        """The OpenAI ``tool_calls`` item for the assistant message put back into the history."""
+        return {"id": self.id or "", "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
+class _ToolCallParts:
+    """Streamed tool-call deltas, assembled by their ``index``: id and name arrive once, arguments in pieces."""
+
+    def __init__(self):
+        self.parts: dict[int, dict] = {}
+
+    def add(self, deltas) -> None:
+        for pos, d in enumerate(deltas or []):
+            idx = getattr(d, "index", None)
+            idx = pos if idx is None else idx
+            p = self.parts.setdefault(idx, {"id": None, "name": "", "arguments": ""})
+            if getattr(d, "id", None):
+                p["id"] = d.id
+            fn = getattr(d, "function", None)
+            if fn is not None:
+                if fn.name and not p["name"].endswith(fn.name):
+                    p["name"] += fn.name
+                if fn.arguments:
+                    p["arguments"] += fn.arguments
+
+    def calls(self) -> list[ToolCall]:
+        return [ToolCall.parse(p["name"], p["arguments"], p["id"]) for _, p in sorted(self.parts.items())]
 
 
 @dataclass
@@ -98,6 +162,14 @@ class Completion:
     # llama-cpp-python 0.3.x never does when streaming — so the completion was counted with the server's own
     # /extras/tokenize; max_tokens exactly when finish_reason is "length"; prompt_tokens then stays None), or None
     usage_source: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)  # function calls in the reply (OpenAI ``tools``)
+
+    def message(self) -> dict:
+        """The assistant message to put back into the history (raw text, so a model sees what it wrote)."""
+        m: dict[str, Any] = {"role": "assistant", "content": self.raw_text}
+        if self.tool_calls:
+            m["tool_calls"] = [c.message() for c in self.tool_calls]
+        return m
 
     @property
     def itl_s(self) -> list[float]:
@@ -272,6 +344,11 @@ class Client:
 
     async def _stream_once(self, slot: _Slot, messages, params: SamplingParams, model: str | None):
         ep = slot.endpoint
+        if params.tools and not ep.caps.tool_stream:
+            # the engine cannot stream a reply that may be a tool call (llama-cpp-python's function-calling formats
+            # refuse "auto" tool choice when streaming): one plain request, so no TTFT for these
+            yield await self._complete_once(slot, messages, params, model)
+            return
         started_at = time.time()
         t0 = time.perf_counter()
         stream = await slot.sdk.chat.completions.create(
@@ -287,6 +364,7 @@ class Client:
         finish_reason = None
         usage = None
         server_model = None
+        calls = _ToolCallParts()
         try:
             async for chunk in stream:
                 now = time.perf_counter() - t0
@@ -305,6 +383,8 @@ class Client:
                         parts.append(piece)
                         chunk_times.append(now)
                         yield Delta(piece, now)
+                    if choice.delta is not None and getattr(choice.delta, "tool_calls", None):
+                        calls.add(choice.delta.tool_calls)
                     if choice.finish_reason:
                         finish_reason = choice.finish_reason
         finally:
@@ -342,7 +422,30 @@ class Client:
             model=server_model,
             endpoint=ep.base_url,
             started_at=started_at,
+            tool_calls=calls.calls(),
         )
+
+    async def _complete_once(self, slot: _Slot, messages, params: SamplingParams, model: str | None) -> Completion:
+        ep = slot.endpoint
+        started_at = time.time()
+        t0 = time.perf_counter()
+        resp = await slot.sdk.chat.completions.create(model=model or ep.model, messages=messages, stream=False,
+                                                      **_engine_compat(params.request_kwargs(), ep))
+        e2e = time.perf_counter() - t0
+        choice = (resp.choices or [None])[0]
+        msg = choice.message if choice is not None else None
+        raw = (msg.content if msg is not None else None) or ""
+        text, reasoning, unclosed = split_think(raw)
+        calls = [ToolCall.parse(c.function.name if c.function else "", c.function.arguments if c.function else "",
+                                c.id) for c in ((msg.tool_calls if msg is not None else None) or [])]
+        usage = resp.usage
+        return Completion(
+            text=text, finish_reason=choice.finish_reason if choice is not None else None,
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            usage_source="server" if usage is not None else None, ttft_s=None, e2e_s=e2e, chunk_times=[],
+            reasoning=reasoning, think_unclosed=unclosed, raw_text=raw, model=resp.model, endpoint=ep.base_url,
+            started_at=started_at, tool_calls=calls)
 
     async def tokenize(self, text: str) -> list[int] | None:
         """Token ids from the served model's tokenizer (llama.cpp /extras/tokenize, vLLM /tokenize); None if neither."""

@@ -8,6 +8,10 @@ Behaviour is set per server (constructor) and can be overridden per request with
 ``[[gap:0.01]]`` (seconds between tokens), ``[[reply:some text]]``, ``[[reasoning:some text]]`` (streamed first as
 ``delta.reasoning_content``, the way vLLM's reasoning parsers send it).
 
+``tool_calls`` (a list of ``{"name", "arguments"}`` with arguments as raw text — malformed JSON is sent as given —, or
+a function of the request returning one) makes the reply carry OpenAI tool calls: streamed, each call's id and name
+come in one chunk and its arguments split over ``tool_chunks`` chunks, so a client must assemble them.
+
 Example:
     with StubServer(reply="hello world", gap_s=0.01) as stub:
         print(stub.base_url)          # http://127.0.0.1:PORT/v1
@@ -31,7 +35,8 @@ class StubServer:
     def __init__(self, reply: str | Callable[[dict], str] = "The answer is \\boxed{42}.", *, model: str = "stub-model",
                  first_delay_s: float = 0.0, gap_s: float = 0.0, fail_first: int = 0, fail_status: int = 500,
                  status: int | None = None, host: str = "127.0.0.1", port: int = 0, record: bool = True,
-                 ctx: int = 8192):
+                 ctx: int = 8192, tool_calls: list[dict] | Callable[[dict], list[dict] | None] | None = None,
+                 tool_chunks: int = 3):
         self.reply = reply
         self.model = model
         self.first_delay_s = first_delay_s
@@ -43,6 +48,8 @@ class StubServer:
         self.port = port
         self.record = record
         self.ctx = ctx
+        self.tool_calls = tool_calls
+        self.tool_chunks = max(1, tool_chunks)
         self.requests: list[dict] = []
         self.count = 0
         self.connections = 0
@@ -176,12 +183,21 @@ class StubServer:
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(pieces),
                  "total_tokens": prompt_tokens + len(pieces)}
         cid, created = f"chatcmpl-{self.count}", int(time.time())
+        calls = self.tool_calls(req) if callable(self.tool_calls) else self.tool_calls
+        calls = [{"id": c.get("id") or f"call_{self.count}_{i}", "name": c["name"], "arguments": c.get("arguments", "")}
+                 for i, c in enumerate(calls or [])]
+        if calls:
+            finish = "tool_calls"
         if not req.get("stream"):
             if first_delay:
                 await asyncio.sleep(first_delay)
+            message: dict = {"role": "assistant", "content": "".join(pieces) if pieces != [""] or not calls else None}
+            if calls:
+                message["tool_calls"] = [{"id": c["id"], "type": "function",
+                                          "function": {"name": c["name"], "arguments": c["arguments"]}} for c in calls]
             self._send(writer, 200, {"id": cid, "object": "chat.completion", "created": created, "model": self.model,
-                                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(pieces)},
-                                                  "finish_reason": finish}], "usage": usage})
+                                     "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                                     "usage": usage})
             return
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
 
@@ -198,7 +214,19 @@ class StubServer:
             if i and gap:
                 await writer.drain()
                 await asyncio.sleep(gap)
-            event({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+            if piece or not calls:  # (a reply that is only tool calls sends no empty content chunk)
+                event({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        for i, c in enumerate(calls):
+            head = {"index": i, "id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": ""}}
+            event({**base, "choices": [{"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": None}]})
+            args, k = c["arguments"], self.tool_chunks
+            step = max(1, -(-len(args) // k))
+            for j in range(0, len(args), step):  # the arguments cut anywhere, even inside a string or an escape
+                if gap:
+                    await writer.drain()
+                    await asyncio.sleep(gap)
+                part = {"index": i, "function": {"arguments": args[j:j + step]}}
+                event({**base, "choices": [{"index": 0, "delta": {"tool_calls": [part]}, "finish_reason": None}]})
         event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         if (req.get("stream_options") or {}).get("include_usage"):
             event({**base, "choices": [], "usage": usage})

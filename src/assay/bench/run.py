@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict
 
+from assay.bench import vllm_metrics
 from assay.bench.loadgen import closed_loop, open_loop, poisson_offsets
 from assay.bench.metrics import aggregate
 from assay.bench.sse import RequestResult, SSEPool
@@ -166,6 +167,7 @@ class _Bench:
     count: Callable | None = None  # text -> tokens with the served model's tokenizer; None: estimates
     bos: int = 0
     force: bool = False
+    engine_metrics: dict | None = None  # the last level's /metrics cross-check (vLLM), see bench/vllm_metrics.py
 
     @property
     def ep(self):
@@ -296,7 +298,8 @@ async def _run_levels(b: _Bench, run_id: str, prepared: list[Prepared], levels, 
             groups.append({"workload": p.spec.name, "concurrency": conc, "rate": rate,
                            "input_tokens_target": p.input_tokens, "output_tokens_target": p.spec.output_tokens,
                            "forced": forced, **aggregate(results, dur, b.opts.slo),
-                           "memory": {"peak_rss": rss, "peak_gpu": gpu}})
+                           "memory": {"peak_rss": rss, "peak_gpu": gpu},
+                           **({"vllm_metrics": b.engine_metrics} if b.engine_metrics else {})})
             short = [r for r in results if r.ok and forced and r.finish_reason != "length"
                      and r.output_tokens is not None and r.output_tokens < p.spec.output_tokens]
             if short:
@@ -323,6 +326,7 @@ async def _one_level(b: _Bench, p: Prepared, conc, rate, n_req, issued: int, sen
         await closed_loop(send_warm, b.opts.warmup, min(b.opts.warmup, conc or 1))
     first = issued + b.opts.warmup
     sampler.window()
+    metrics0 = await vllm_metrics.before_group(b.endpoints)  # /metrics: the engine's own figures for these requests
     where: dict[int, str] = {}
 
     async def send(i: int, t: float):
@@ -339,6 +343,7 @@ async def _one_level(b: _Bench, p: Prepared, conc, rate, n_req, issued: int, sen
         fate = e.fate() if e.fate else None
         if fate:
             raise EngineDied(f"the engine died during the benchmark ({p.spec.name} at {label}): {fate}")
+    b.engine_metrics = await vllm_metrics.after_group(b.endpoints, metrics0, results)
     return results, dur, where, first
 
 

@@ -250,8 +250,44 @@ async def _finish(msg: cl.Message, answer: str, stats: dict) -> None:
     await _persist_settings(_settings())
 
 
+TOOL_ROUNDS = 3  # sandbox runs per user message at most, then the last reply stands
+
+
 async def _answer() -> None:
-    """Stream a reply to the conversation so far. Stop keeps the partial answer; endpoint errors become a message."""
+    """A reply to the conversation so far; with the Python tool on, each reply's ```python blocks run in the sandbox
+    (a collapsible step shows the code and its output), the output goes back to the model, and it answers again."""
+    from assay.evals.pytool import code_to_run
+
+    for rnd in range(TOOL_ROUNDS + 1):
+        answer = await _answer_once()
+        if answer is None or not _settings()["python_tool"] or rnd == TOOL_ROUNDS:
+            return
+        code = code_to_run(answer)
+        if code is None:
+            return
+        await _run_tool(code)
+
+
+async def _run_tool(code: str) -> None:
+    """Run ``code`` in the sandbox inside a Chainlit tool step; its output joins the history as a user turn."""
+    from assay.evals.pytool import feedback_message, tool_output
+    from assay.evals.sandbox import Limits, run_python
+
+    st = _state()
+    async with cl.Step(name="python", type="tool", language="python", show_input="python") as step:
+        step.input = code
+        res = await asyncio.to_thread(run_python, code, limits=Limits(cpu_s=5, wall_s=10.0))
+        out = tool_output(res)
+        feedback = feedback_message(out)["content"]
+        step.output = out
+        step.metadata = {"assay": {"kind": "tool", "status": res.status, "mode": res.mode, "fs": res.fs,
+                                   "wall_s": round(res.wall_s, 3), "feedback": feedback}}
+    st.turns.append({"role": "user", "content": feedback, "tool": True, "id": step.id})
+
+
+async def _answer_once() -> str | None:
+    """Stream a reply to the conversation so far. Stop keeps the partial answer; endpoint errors become a message.
+    Returns the answer text (None when there was none)."""
     st = _state()
     settings = _settings()
     profile = _profile()
@@ -279,9 +315,11 @@ async def _answer() -> None:
                     "(is the server up?) and send again.",
             author="assay", metadata={"assay": {"kind": "error"}},
         ).send()
-        return
+        return None
     assert done is not None
-    await _finish(msg, done.text if not done.think_unclosed else done.raw_text, _stats(done, model=profile))
+    answer = done.text if not done.think_unclosed else done.raw_text
+    await _finish(msg, answer, _stats(done, model=profile))
+    return answer
 
 
 @cl.on_message

@@ -37,6 +37,10 @@ def turns_from_steps(steps: list[dict]) -> list[dict]:
                 continue
             turns.append({"role": "assistant", "content": a.get("answer", ""), "stats": a.get("stats") or {},
                           "id": s.get("id")})
+        elif s.get("type") == "tool" and isinstance(meta.get("assay"), dict) and meta["assay"].get("kind") == "tool":
+            # a Python tool run: its output went back to the model as a user message, so it is part of the history
+            turns.append({"role": "user", "content": meta["assay"].get("feedback", ""), "tool": True,
+                          "id": s.get("id")})
     return turns
 
 
@@ -78,7 +82,8 @@ def to_markdown(conv: dict[str, Any]) -> str:
     if (s.get("system_prompt") or "").strip():
         lines += ["## System", "", s["system_prompt"].strip(), ""]
     for t in conv.get("turns") or []:
-        lines += ["## User" if t["role"] == "user" else "## Assistant", "", t["content"].rstrip(), ""]
+        head = "## Python tool" if t.get("tool") else "## User" if t["role"] == "user" else "## Assistant"
+        lines += [head, "", t["content"].rstrip(), ""]
         if t.get("stats"):
             lines += [f"*{stats_line(t['stats'])}*", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -15,6 +15,7 @@ DEFAULTS: dict[str, Any] = {
     "max_tokens": 512,
     "top_p": 1.0,
     "system_prompt": "",
+    "python_tool": False,  # let the model run ```python blocks in the sandbox (shown as a collapsible step)
 }
 
 TEMPERATURE_MIN, TEMPERATURE_MAX, TEMPERATURE_STEP = 0.0, 1.5, 0.1
@@ -23,7 +24,7 @@ TEMPERATURE_MIN, TEMPERATURE_MAX, TEMPERATURE_STEP = 0.0, 1.5, 0.1
 def widgets(values: dict[str, Any] | None = None) -> list:
     # values are expected normalized already (see normalize)
     """ChatSettings inputs, their initial values taken from ``values`` (a resumed thread's settings) or DEFAULTS."""
-    from chainlit.input_widget import NumberInput, Slider, TextInput
+    from chainlit.input_widget import NumberInput, Slider, Switch, TextInput
 
     v = values if values else normalize(None)
     return [
@@ -36,6 +37,9 @@ def widgets(values: dict[str, Any] | None = None) -> list:
                description="Sample only from the smallest token set whose probability reaches p."),
         TextInput(id="system_prompt", label="System prompt", initial=v["system_prompt"], multiline=True,
                   placeholder="e.g. You are a concise assistant. Put final answers in \\boxed{}."),
+        Switch(id="python_tool", label="Python tool", initial=v["python_tool"],
+               description="Run the ```python blocks of a reply in assay's sandbox and give the model their "
+                           "output (up to 3 runs per message)."),
     ]
 
 
@@ -64,7 +68,16 @@ def normalize(values: dict[str, Any] | None, defaults: dict[str, Any] | None = N
         "top_p": round(_num(values.get("top_p"), float, d["top_p"], 0.01, 1.0), 3),
         "system_prompt": str(values.get("system_prompt") if values.get("system_prompt") is not None
                              else d["system_prompt"] or ""),
+        "python_tool": _flag(values.get("python_tool"), d["python_tool"]),
     }
+
+
+def _flag(x: Any, default: bool) -> bool:
+    if isinstance(x, bool):
+        return x
+    if isinstance(x, str) and x.strip().lower() in ("true", "1", "on", "yes", "false", "0", "off", "no"):
+        return x.strip().lower() in ("true", "1", "on", "yes")
+    return bool(default)
 
 
 def sampling_from(values: dict[str, Any] | None) -> SamplingParams:

@@ -38,19 +38,29 @@ class Capabilities:
     timing_log: bool = False  # writes per-request timings to its log (the bench cross-check reads them)
     metrics: bool = False  # Prometheus /metrics with per-request histograms
     device: Literal["cpu", "gpu", "unknown"] = "unknown"
+    # OpenAI ``tools``: "native" (the server parses tool calls out of the model's output), "none" (it was started
+    # without a tool-call format: the tools are ignored or refused), "unknown" (a remote server: try it)
+    tools: Literal["native", "none", "unknown"] = "unknown"
+    tool_stream: bool = True  # False: a request with tools must not stream (llama-cpp-python's "auto" tool choice)
+    tool_format: str | None = None  # how the engine was told to parse calls (chat format, vLLM tool-call parser)
 
 
-def capabilities(engine: str, *, gguf: str | None = None, device: str = "unknown") -> Capabilities:
-    """The capabilities of ``engine`` ("llama.cpp" | "vllm" | "remote"); ``gguf``: a file we serve ourselves."""
+def capabilities(engine: str, *, gguf: str | None = None, device: str = "unknown",
+                 tool_format: str | None = None) -> Capabilities:
+    """The capabilities of ``engine`` ("llama.cpp" | "vllm" | "remote"); ``gguf``: a file we serve ourselves;
+    ``tool_format``: the tool-call chat format / parser it was started with (see ``engines.tools``)."""
+    from assay.engines.tools import tool_caps
+
     if engine == "llama.cpp":
         from assay.engines.llamacpp import local_tokenizer
 
         return Capabilities(json_schema="json_object", tokenize_routes=("/extras/tokenize", "/tokenize"),
                             local_tokenizer=local_tokenizer(gguf), batching=False, forces_output=True,
-                            timing_log=True, device="cpu" if device == "unknown" else device)  # type: ignore[arg-type]
+                            timing_log=True, device="cpu" if device == "unknown" else device,  # type: ignore[arg-type]
+                            **tool_caps(engine, tool_format))
     if engine == "vllm":
         return Capabilities(tokenize_routes=("/tokenize", "/extras/tokenize"), forces_output=True, metrics=True,
-                            device=device)  # type: ignore[arg-type]
+                            device=device, **tool_caps(engine, tool_format))  # type: ignore[arg-type]
     return Capabilities()
 
 
@@ -81,7 +91,8 @@ class Endpoint:
 
     def __post_init__(self):
         if self.caps is None:
-            self.caps = capabilities(self.engine, gguf=(self.extra or {}).get("gguf"))
+            self.caps = capabilities(self.engine, gguf=(self.extra or {}).get("gguf"),
+                                     tool_format=(self.extra or {}).get("tool_format"))
 
     @property
     def root(self) -> str:
@@ -130,8 +141,10 @@ def split_urls(urls: list[str] | str | None) -> list[str]:
 def start(model: str | None = None, *, engine: str | None = None, host: str = "127.0.0.1", port: int | None = None,
           ctx: int | None = None, api_key: str | None = None, threads: int | None = None,
           extra_args: list[str] | None = None, vllm_options: dict | None = None, log_path: str | Path | None = None,
-          llama_amx: str | None = None):
-    """Start an engine for ``model`` and return a running handle (``.endpoint``, ``.stop()``; a context manager)."""
+          llama_amx: str | None = None, tools: bool = False):
+    """Start an engine for ``model`` and return a running handle (``.endpoint``, ``.stop()``; a context manager).
+    ``tools``: start it so that it parses tool calls (OpenAI ``tools``), see ``engines.tools``."""
+    from assay.engines.tools import tool_flags
     from assay.models import resolve
 
     spec = resolve(model)
@@ -140,12 +153,23 @@ def start(model: str | None = None, *, engine: str | None = None, host: str = "1
         from assay.engines.llamacpp import LlamaCppServer
 
         return LlamaCppServer(spec, host=host, port=port, ctx=ctx, api_key=api_key, threads=threads,
-                              extra_args=extra_args, log_path=log_path, llama_amx=llama_amx).start()
+                              extra_args=extra_args, log_path=log_path, llama_amx=llama_amx, tools=tools).start()
     if engine == "vllm":
         from assay.engines.vllm import VLLMServer
 
-        return VLLMServer(spec, host=host, port=port, api_key=api_key, options=vllm_options or {},
-                          extra_args=extra_args, log_path=log_path, max_model_len=ctx).start()
+        flags = tool_flags("vllm", spec) if tools else []
+        server = VLLMServer(spec, host=host, port=port, api_key=api_key, options=vllm_options or {},
+                            extra_args=list(extra_args or []) + flags, log_path=log_path, max_model_len=ctx,
+                            threads=threads).start()
+        if tools and server.endpoint is not None:
+            import dataclasses
+
+            from assay.engines.tools import tool_caps, tool_format
+
+            fmt = tool_format("vllm", spec)
+            server.endpoint.extra = {**(server.endpoint.extra or {}), "tool_format": fmt}
+            server.endpoint.caps = dataclasses.replace(server.endpoint.caps, **tool_caps("vllm", fmt))
+        return server
     raise AssayError(f"unknown engine {engine!r}")  # pragma: no cover - engine_name() refused it already
 
 
@@ -159,14 +183,15 @@ def connect(urls: list[str] | str, api_key: str | None = None, model: str | None
 def provide(model: str | None = None, endpoints: list[str] | str | None = None, *, engine: str | None = None,
             api_key: str | None = None, ctx: int | None = None, threads: int | None = None,
             host: str = "127.0.0.1", port: int | None = None, extra_args: list[str] | None = None,
-            vllm_options: dict | None = None, llama_amx: str | None = None) -> Iterator[list[Endpoint]]:
+            vllm_options: dict | None = None, llama_amx: str | None = None,
+            tools: bool = False) -> Iterator[list[Endpoint]]:
     """Reuse running endpoints when given, else start an engine for ``model`` and stop it on exit."""
     urls = split_urls(endpoints)
     if urls:
         yield connect(urls, api_key=api_key, model=model if model and not model.endswith(".gguf") else None)
         return
     server = start(model, engine=engine, host=host, port=port, ctx=ctx, api_key=api_key, threads=threads,
-                   extra_args=extra_args, vllm_options=vllm_options, llama_amx=llama_amx)
+                   extra_args=extra_args, vllm_options=vllm_options, llama_amx=llama_amx, tools=tools)
     try:
         yield [server.endpoint]
     finally:

@@ -22,6 +22,7 @@ from pathlib import Path
 from assay.engines import Endpoint
 from assay.engines import amx
 from assay.engines._process import Launcher
+from assay.engines.tools import tool_flags, tool_format
 from assay.engines.amx import AmxDecision
 from assay.errors import PrerequisiteError
 from assay.models import ModelSpec
@@ -60,7 +61,8 @@ class LlamaCppServer(Launcher):
 
     def __init__(self, spec: ModelSpec, *, host: str = "127.0.0.1", port: int | None = None, ctx: int | None = None,
                  api_key: str | None = None, threads: int | None = None, extra_args: list[str] | None = None,
-                 log_path: str | Path | None = None, startup_timeout_s: float = 120.0, llama_amx: str | None = None):
+                 log_path: str | Path | None = None, startup_timeout_s: float = 120.0, llama_amx: str | None = None,
+                 tools: bool = False):
         super().__init__(host=host, port=port, api_key=api_key, log_path=log_path, startup_timeout_s=startup_timeout_s)
         self.spec = spec
         self.ctx = ctx or min(spec.context or DEFAULT_CTX, DEFAULT_CTX)
@@ -69,11 +71,14 @@ class LlamaCppServer(Launcher):
         self.endpoint: Endpoint | None = None
         self.llama_amx = llama_amx  # auto | on | off; None: $ASSAY_LLAMA_AMX, else auto
         self.amx: AmxDecision | None = None
+        # tools: the server-wide chat format that parses tool calls (engines/tools.py says what it does and lacks)
+        self.tool_format = tool_format("llama.cpp", spec) if tools else None
 
     def command(self) -> list[str]:
         return build_command(self.spec.gguf_path(), host=self.host, port=self.port, ctx=self.ctx,
                              threads=self.threads, alias=self.spec.name, api_key=self.api_key,
-                             extra_args=self.extra_args)
+                             extra_args=list(self.extra_args or []) + (tool_flags("llama.cpp", self.spec)
+                                                                       if self.tool_format else []))
 
     def start(self) -> "LlamaCppServer":
         version = engine_version()
@@ -92,7 +97,8 @@ class LlamaCppServer(Launcher):
                                  engine_version=version, context=self.ctx, pid=self.process.pid,
                                  log_path=str(self.log_path),
                                  extra={"gguf": str(gguf), "threads": self.threads,
-                                        "weight_bytes": gguf.stat().st_size, "llama_amx": self.amx.to_dict()},
+                                        "weight_bytes": gguf.stat().st_size, "llama_amx": self.amx.to_dict(),
+                                        **({"tool_format": self.tool_format} if self.tool_format else {})},
                                  fate=self.process.fate)
         return self
 

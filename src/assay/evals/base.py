@@ -39,11 +39,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from assay.client import ToolCall  # noqa: F401 - re-exported: a Turn's tool calls
 from assay.common import stable_hash  # noqa: F401 - re-exported: suites hash their data with it
 from assay.errors import AssayError
 
 if TYPE_CHECKING:  # pragma: no cover
     from assay.client import Client
+    from assay.evals.runner import Conversation
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,38 @@ class Score:
     @classmethod
     def from_dict(cls, d: dict) -> "Score":
         return cls(**{k: d[k] for k in ("value", "extracted", "reason", "parsed", "extra") if k in d})
+
+
+class ToolResult(BaseModel):
+    """What assay answered to a tool call (a sandbox run's output), as put back into the conversation."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    call_id: str | None = None
+    name: str = ""
+    content: str = ""
+    status: str = "ok"  # the tool's own status: e.g. the sandbox's passed | failed | timeout | output_limit | error
+    detail: dict = {}
+
+
+class Turn(BaseModel):
+    """One model call inside a multi-call sample (a conversation): what was sent and what came back."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sent: int = 0  # messages[:sent] of the record's conversation were sent for this call
+    completion: str | None = None
+    reasoning: str | None = None
+    finish_reason: str | None = None
+    think_unclosed: bool = False
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    ttft_s: float | None = None
+    e2e_s: float | None = None
+    tool_calls: list[ToolCall] = []
+    tool_results: list[ToolResult] = []
+    params: dict = {}  # per-call overrides, when any (tools, tool_choice ...)
+    label: str = ""  # what the suite calls this call ("turn 2", "tool round 1")
 
 
 STATUSES = ("ok", "error", "truncated", "unparsed")
@@ -101,6 +135,9 @@ class Record(BaseModel):
     endpoint: str | None = None
     finished_at: float | None = None
     input: Any = None  # Sample.input, stored so --rescore can score again from records alone
+    # every model call of a conversation (suites with a ``converse`` hook); empty for one-call samples, and in runs
+    # written before conversations existed. ``messages`` then holds the whole conversation, replies included.
+    turns: list[Turn] = []
 
     @property
     def value(self) -> float | None:
@@ -231,6 +268,21 @@ class Suite:
         """Called once with the run's client before samples() is read (learn the served context window)."""
         return None
 
+    # -- conversations: several model calls per sample (multi-turn, tool use)
+    requires: tuple[str, ...] = ()  # what the served engine must do: ("tools",) -> launchers start it tool-ready
+
+    async def converse(self, sample: Sample, chat: "Conversation") -> None:
+        """Hold the sample's conversation through ``chat`` (``chat.messages`` is the history: append user and tool
+        messages, ``await chat.ask()`` for each reply; every call is recorded as a ``Turn``). The runner uses this
+        instead of the single call when a suite overrides it; the messages from ``messages(sample)`` start it."""
+        raise NotImplementedError
+
+    def score_turns(self, turns: list[Turn], sample: Sample) -> Score:
+        """Score a conversation from its stored turns (pure: --rescore calls it on records alone). Default: the last
+        reply through ``score``."""
+        last = turns[-1] if turns else Turn()
+        return self.score(last.completion or "", sample)
+
     def option_values(self) -> dict:
         """The options this suite was built with (stored in the manifest so rescore rebuilds the same suite)."""
         opts = getattr(self, "options", None)
@@ -242,7 +294,8 @@ class Suite:
 
 
 HOOKS = ("samples", "messages", "score", "request_params", "aggregate", "notes", "data_hash", "write_artifacts",
-         "prepare", "binary", "metric", "prompt_template", "slow_scoring", "scoring_timeout_s")
+         "prepare", "binary", "metric", "prompt_template", "slow_scoring", "scoring_timeout_s", "converse",
+         "score_turns", "requires")
 
 
 def _check_hook_names(owner: str, names: Iterable[str]) -> None:
@@ -290,6 +343,13 @@ def as_suite(obj: Any, *, to_run: bool = True) -> Suite:
             raise AssayError(f"{type(obj).__name__} is not a suite: it has no {attr!r} (see assay.evals.base)")
     _check_hook_names(type(obj).__name__, [n for n in dir(type(obj)) if not n.startswith("_")])
     return _Wrapped(obj)
+
+
+def conversational(suite: Suite) -> bool:
+    """Whether the runner holds a conversation for each sample (the suite, or the object it wraps, has ``converse``)."""
+    if isinstance(suite, _Wrapped):
+        return "converse" in vars(suite)
+    return type(suite).converse is not Suite.converse
 
 
 def suite_ref(suite: Suite) -> str | None:

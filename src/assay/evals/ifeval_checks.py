@@ -2,10 +2,10 @@
 
 The instruction ids and keyword arguments are those of the official IFEval data (google-research
 ``instruction_following_eval``, Apache-2.0; data CC BY 4.0), so the published ``ifeval_input_data.jsonl`` is checked by
-the same functions as the items assay composes itself. The checkers are written here from the published behaviour,
-with no NLTK: words and sentences are split by the small functions below. Where a checker differs from the reference
-implementation on purpose (mostly: markdown-aware counting, no "undetectable language counts as a pass"), the
-difference is listed in docs/suites-ifeval.md.
+the same functions as the items assay composes itself. ``check``/``check_loose`` take ``rules``: "reference" (the
+default) gives the reference implementation's verdicts (``assay.evals.ifeval_reference``: NLTK punkt, regex keywords,
+its quirks); "assay" uses the checkers below, written from the published intent with no NLTK (markdown-aware counting,
+no "undetectable language counts as a pass"). docs/suites-ifeval.md lists every difference.
 
 Example:
     >>> from assay.evals.ifeval_checks import check, check_loose
@@ -577,9 +577,29 @@ class UnsupportedInstruction(ValueError):
     pass
 
 
-def clean_kwargs(instruction_id: str, kwargs: dict | None) -> dict:
+# How the official ids are checked. "reference" (default): the verdicts of the reference implementation, quirks
+# included (``assay.evals.ifeval_reference``), so numbers compare with published IFEval numbers. "assay": the stricter,
+# markdown-aware rules of this module (differences listed in docs/suites-ifeval.md). The four assay additions
+# (``official=False``) have no reference and use this module's checkers under both.
+RULES = ("reference", "assay")
+DEFAULT_RULES = "reference"
+
+
+def check_rules(rules: str) -> str:
+    if rules not in RULES:
+        raise ValueError(f"ifeval rules={rules!r} is not one of {', '.join(RULES)}: pass --suite-opt rules=reference "
+                         "(published IFEval verdicts, the default) or --suite-opt rules=assay (assay's stricter rules)")
+    return rules
+
+
+def _reference(instruction_id: str, rules: str) -> bool:
+    return check_rules(rules) == "reference" and REGISTRY[instruction_id].official
+
+
+def clean_kwargs(instruction_id: str, kwargs: dict | None, rules: str = DEFAULT_RULES) -> dict:
     """Drop None values (the HF copy of IFEval pads every item with all keys set to null) and check the remaining
-    keys against what the checker takes. Raises UnsupportedInstruction / ValueError with a clear message."""
+    keys against what the checker takes; under reference rules, also that the reference would build the checker
+    without raising or drawing a random value. Raises UnsupportedInstruction / ValueError with a clear message."""
     inst = REGISTRY.get(instruction_id)
     if inst is None:
         raise UnsupportedInstruction(f"unsupported instruction id {instruction_id!r}")
@@ -593,19 +613,29 @@ def clean_kwargs(instruction_id: str, kwargs: dict | None) -> dict:
     for name in ("relation", "let_relation", "capital_relation"):
         if name in kw and kw[name] not in RELATIONS:
             raise ValueError(f"{instruction_id}: {name} must be one of {', '.join(RELATIONS)}, got {kw[name]!r}")
+    if _reference(instruction_id, rules):
+        from assay.evals import ifeval_reference
+
+        ifeval_reference.build(instruction_id, kw)
     return kw
 
 
-def check(instruction_id: str, response: str, kwargs: dict | None = None) -> bool:
+def check(instruction_id: str, response: str, kwargs: dict | None = None, rules: str = DEFAULT_RULES) -> bool:
     """Strict check: the response as given. An empty (or whitespace) response follows no instruction."""
     if not response or not response.strip():
         return False
-    return bool(REGISTRY[instruction_id].check(response, **clean_kwargs(instruction_id, kwargs)))
+    kw = clean_kwargs(instruction_id, kwargs, rules)
+    if _reference(instruction_id, rules):
+        from assay.evals import ifeval_reference
+
+        return ifeval_reference.check(instruction_id, response, kw)
+    return bool(REGISTRY[instruction_id].check(response, **kw))
 
 
 def loose_variants(response: str) -> list[str]:
-    """IFEval's loose variants: the response, with markdown '*' removed, and each of those with the first line, the
-    last line, or both removed (models often add a preamble like "Sure, here it is:" or a closing line)."""
+    """assay's loose variants (IFEval's idea): the response, with markdown '*' removed, and each of those with the
+    first line, the last line, or both removed (models often add a preamble like "Sure, here it is:" or a closing
+    line). Reference rules use the reference's exact eight (``ifeval_reference.loose_variants``)."""
     out = []
     for base in (response, response.replace("*", "")):
         lines = base.split("\n")
@@ -613,5 +643,9 @@ def loose_variants(response: str) -> list[str]:
     return out
 
 
-def check_loose(instruction_id: str, response: str, kwargs: dict | None = None) -> bool:
-    return any(check(instruction_id, v, kwargs) for v in loose_variants(response))
+def check_loose(instruction_id: str, response: str, kwargs: dict | None = None, rules: str = DEFAULT_RULES) -> bool:
+    if _reference(instruction_id, rules):
+        from assay.evals import ifeval_reference
+
+        return ifeval_reference.check_loose(instruction_id, response, clean_kwargs(instruction_id, kwargs, rules))
+    return any(check(instruction_id, v, kwargs, rules) for v in loose_variants(response))

@@ -43,7 +43,8 @@ from typing import Any, Iterable
 from assay.client import Client, Completion, SamplingParams
 from assay.common import stable_hash
 from assay.errors import AssayError, DataError, EndpointUnreachable, EngineDied, RequestError
-from assay.evals.base import Record, Sample, Score, Suite, as_suite, status_for, suite_ref
+from assay.evals.base import (Record, Sample, Score, Suite, ToolResult, Turn, as_suite, conversational, status_for,
+                              suite_ref)
 from assay.evals.scorecard import summarize
 from assay.evals.scoring import Scorer
 from assay.store import RECORDS, EvalManifest, RunStore, find_run, iso_now, new_run_id
@@ -112,6 +113,10 @@ async def plan_run(suites: dict[str, Suite], client: Client, params: SamplingPar
     ep = client.endpoints[0]
     fp = fingerprint(list(suites.values()), scan, model=ep.model, engine=ep.engine, engine_version=ep.engine_version,
                      params=params, seed=seed, limit=limit, system_prompt=system_prompt)
+    if ep.caps.tool_format:
+        # a server-wide tool-call chat format changes every prompt it renders (llama.cpp); only set when used, so
+        # the fingerprints of runs without it are unchanged
+        fp["tool_format"] = ep.caps.tool_format
     return Plan(suites, {n: c for n, (c, _) in scan.items()}, fp, stable_hash(fp), params, seed, limit,
                 system_prompt)
 
@@ -217,6 +222,75 @@ async def score_completion(scorer: Scorer, suite_name: str, completion: str, sam
     return await scorer.score(suite_name, completion, sample)
 
 
+def _conversation_record(rec: Record, chat: "Conversation") -> Record:
+    """The record of a conversation: whole history, turns, and the totals (tokens and time summed over turns; TTFT
+    of the first call; finish_reason "length" when any turn was cut, else the last turn's)."""
+    turns = chat.turns
+    if not turns:
+        return rec.model_copy(update={"messages": chat.messages})
+
+    def total(name: str) -> int | None:
+        vals = [getattr(t, name) for t in turns]
+        return None if any(v is None for v in vals) else sum(vals)
+
+    last = turns[-1]
+    cut = any(t.finish_reason == "length" for t in turns)
+    return rec.model_copy(update=dict(
+        messages=chat.messages, turns=turns, completion=last.completion, reasoning=last.reasoning,
+        finish_reason="length" if cut else last.finish_reason, prompt_tokens=total("prompt_tokens"),
+        completion_tokens=total("completion_tokens"), ttft_s=turns[0].ttft_s,
+        e2e_s=sum(t.e2e_s or 0.0 for t in turns), endpoint=chat.endpoint))
+
+
+async def score_conversation(scorer: Scorer, suite_name: str, turns: list[Turn], sample: Sample) -> Score:
+    """The Score for a conversation from its turns (a thinking model that never closed <think> in its last reply has
+    no answer to score)."""
+    if turns and turns[-1].think_unclosed:
+        return Score(0.0, reason="unclosed <think>: no answer", parsed=False, extra={"think_unclosed": True})
+    return await scorer.score_turns(suite_name, turns, sample)
+
+
+class Conversation:
+    """The state of one sample's conversation, handed to ``Suite.converse``: the history (``messages``, which the
+    suite appends user and tool messages to), and every model call as a ``Turn``. ``ask`` sends the history, appends
+    the reply (with its tool calls) and returns the Completion; a failed request raises (the sample is an error)."""
+
+    def __init__(self, client: Client, params: SamplingParams, messages: list[dict]):
+        self.client, self.params = client, params
+        self.messages: list[dict] = list(messages)
+        self.turns: list[Turn] = []
+        self.request_s = 0.0
+        self.endpoint: str | None = None  # the server of the last reply
+
+    async def ask(self, params: dict | None = None, *, label: str = "") -> Completion:
+        p = _merge_params(self.params, params)
+        sent = len(self.messages)
+        t0 = time.perf_counter()
+        try:
+            comp: Completion = await self.client.chat(list(self.messages), p)
+        except (RequestError, EndpointUnreachable):
+            self.request_s += time.perf_counter() - t0
+            raise
+        self.request_s += comp.e2e_s
+        self.endpoint = comp.endpoint
+        self.messages.append(comp.message())
+        self.turns.append(Turn(
+            sent=sent, completion=comp.text, reasoning=comp.reasoning, finish_reason=comp.finish_reason,
+            think_unclosed=comp.think_unclosed, prompt_tokens=comp.prompt_tokens,
+            completion_tokens=comp.completion_tokens, ttft_s=comp.ttft_s, e2e_s=comp.e2e_s,
+            tool_calls=list(comp.tool_calls), label=label,
+            params={k: v for k, v in (params or {}).items() if v is not None}))
+        return comp
+
+    def tool_result(self, result: ToolResult, *, as_message: dict | None = None) -> None:
+        """Record a tool's answer on the last turn and append it to the history: as an OpenAI ``role: tool``
+        message for a native call, or as ``as_message`` (prompted tool use answers in a user message)."""
+        if self.turns:
+            self.turns[-1].tool_results.append(result)
+        self.messages.append(as_message if as_message is not None else
+                             {"role": "tool", "tool_call_id": result.call_id or "", "content": result.content})
+
+
 class Pipeline:
     """Samples through a bounded queue into ``concurrency`` workers (build messages, call, score) and one writer
     that appends, fsyncs (group commit) and only then counts. SIGKILL at any moment loses at most what is in flight."""
@@ -248,6 +322,8 @@ class Pipeline:
         except Exception as e:  # noqa: BLE001 - a suite bug on one sample is that sample's error, not the run's
             return self._failed(rec, _error_text(e))
         rec.params = p.model_dump(exclude_none=True)
+        if conversational(suite):
+            return await self.converse(suite, sample, rec, p)
         t_send = time.perf_counter()
         try:
             comp: Completion = await self.client.chat(rec.messages, p)
@@ -268,6 +344,30 @@ class Pipeline:
         except Exception as e:  # noqa: BLE001
             return self._failed(rec, f"scoring failed: {_error_text(e)}")
         rec.score, rec.status, rec.finished_at = score, status_for(comp.finish_reason, score, None), time.time()
+        return rec
+
+    async def converse(self, suite: Suite, sample: Sample, rec: Record, p: SamplingParams) -> Record:
+        """A sample that is a conversation: the suite drives it through a ``Conversation``; the record keeps the
+        whole history and every turn; scoring reads the turns (``score_turns``), as --rescore will."""
+        chat = Conversation(self.client, p, rec.messages)
+        try:
+            await suite.converse(sample, chat)
+        except (RequestError, EndpointUnreachable) as e:
+            if isinstance(e, EndpointUnreachable):
+                self.unreachable = self.unreachable or str(e)
+            return self._failed(_conversation_record(rec, chat), str(e))
+        except Exception as e:  # noqa: BLE001 - a suite bug on one sample is that sample's error
+            return self._failed(_conversation_record(rec, chat), _error_text(e))
+        finally:
+            self.request_s_sum += chat.request_s
+        rec = _conversation_record(rec, chat)
+        if not chat.turns:
+            return self._failed(rec, f"suite {suite.name!r}: converse() made no model call")
+        try:
+            score = await score_conversation(self.scorer, suite.name, rec.turns, sample)
+        except Exception as e:  # noqa: BLE001
+            return self._failed(rec, f"scoring failed: {_error_text(e)}")
+        rec.score, rec.status, rec.finished_at = score, status_for(rec.finish_reason, score, None), time.time()
         return rec
 
     @staticmethod
@@ -462,10 +562,13 @@ async def rescore_async(run_dir: str | Path, suites: dict[str, Any] | None = Non
 
     async def redo(r: Record) -> Record:
         nonlocal changed
-        if r.status == "error" or r.completion is None:
+        if r.status == "error" or (r.completion is None and not r.turns):
             return r
-        unclosed = bool(r.score is not None and r.score.extra.get("think_unclosed"))
-        score = await score_completion(scorer, r.suite, r.completion, r.sample(), think_unclosed=unclosed)
+        if r.turns:  # a conversation: scored from its stored turns
+            score = await score_conversation(scorer, r.suite, r.turns, r.sample())
+        else:
+            unclosed = bool(r.score is not None and r.score.extra.get("think_unclosed"))
+            score = await score_completion(scorer, r.suite, r.completion, r.sample(), think_unclosed=unclosed)
         new = r.model_copy(update={"score": score, "status": status_for(r.finish_reason, score, None)})
         before = (r.score.value, r.score.parsed, r.score.extracted) if r.score else None
         changed += (new.status != r.status or before != (score.value, score.parsed, score.extracted))

@@ -35,6 +35,10 @@ def _worker_score(suite_name: str, completion: str, sample: Sample) -> Score:
     return _WORKER_SUITES[suite_name].score(completion, sample)
 
 
+def _worker_score_turns(suite_name: str, turns: list, sample: Sample) -> Score:
+    return _WORKER_SUITES[suite_name].score_turns(turns, sample)
+
+
 def _worker_ping() -> int:
     return os.getpid()
 
@@ -91,10 +95,22 @@ class Scorer:
                 pass
         pool.shutdown(wait=False, cancel_futures=True)
 
+    async def score_turns(self, suite_name: str, turns: list, sample: Sample) -> Score:
+        """A conversation's Score from its turns (``suite.score_turns``), in the pool for ``slow_scoring`` suites."""
+        suite = self.suites[suite_name]
+        if suite_name not in self.slow:
+            return suite.score_turns(turns, sample)
+        return await self._pooled(suite, (_worker_score_turns, suite_name, turns, sample),
+                                  lambda: suite.score_turns(turns, sample))
+
     async def score(self, suite_name: str, completion: str, sample: Sample) -> Score:
         suite = self.suites[suite_name]
         if suite_name not in self.slow:
             return suite.score(completion, sample)
+        return await self._pooled(suite, (_worker_score, suite_name, completion, sample),
+                                  lambda: suite.score(completion, sample))
+
+    async def _pooled(self, suite, job: tuple, inline) -> Score:
         timeout = float(suite.scoring_timeout_s)
         timed_out = Score(0.0, reason=f"scoring timeout ({timeout:g} s)", parsed=False)
         assert self._sem is not None, "Scorer.start() not awaited"
@@ -103,12 +119,12 @@ class Scorer:
         async with self._sem:  # at most `workers` submitted: a queued task must not burn its timeout waiting
             if self._threaded:
                 try:
-                    return await asyncio.wait_for(asyncio.to_thread(suite.score, completion, sample), timeout)
+                    return await asyncio.wait_for(asyncio.to_thread(inline), timeout)
                 except asyncio.TimeoutError:
                     return timed_out
             for _ in range(3):
                 pool = self._get_pool()
-                fut = asyncio.wrap_future(pool.submit(_worker_score, suite_name, completion, sample))
+                fut = asyncio.wrap_future(pool.submit(*job))
                 try:
                     return await asyncio.wait_for(fut, timeout)
                 except asyncio.TimeoutError:

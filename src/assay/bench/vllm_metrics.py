@@ -1,0 +1,146 @@
+"""Cross-check a benchmark group against vLLM's own ``/metrics`` (Prometheus text) for the same requests.
+
+We scrape ``/metrics`` right before a group's timed requests (after its warm-up) and right after, and diff the
+counters and histogram sums/counts, so the engine's figures cover exactly the requests we timed (nothing else may use
+the server meanwhile). Compared, as means over the group:
+
+- TTFT: ours (request sent -> first streamed token, client side) vs ``vllm:time_to_first_token_seconds`` (the engine's
+  arrival -> first token). Ours also holds HTTP, chat templating, tokenizing and SSE delivery, so it is a little higher.
+- TPOT: ours ``(E2E - TTFT) / (out - 1)`` per request vs ``vllm:request_time_per_output_token_seconds`` (same
+  definition, engine side).
+- Tokens: the usage the server streamed to us vs ``vllm:prompt_tokens_total`` / ``vllm:generation_tokens_total``, and
+  our completed requests vs ``vllm:request_success_total``. These should match exactly.
+
+Example:
+    before = await scrape(ep.root); ...timed requests...; after = await scrape(ep.root)
+    print(line(compare(diff(before, after), results)))
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import httpx
+
+_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+
+COUNTERS = {"prompt_tokens": "vllm:prompt_tokens_total", "output_tokens": "vllm:generation_tokens_total",
+            "requests": "vllm:request_success_total"}
+HISTOGRAMS = {"ttft": "vllm:time_to_first_token_seconds", "tpot": "vllm:request_time_per_output_token_seconds",
+              "itl": "vllm:inter_token_latency_seconds", "e2e": "vllm:e2e_request_latency_seconds"}
+
+
+def parse(text: str) -> dict[str, float]:
+    """Prometheus text -> {metric name: value summed over every label set} (only vllm:* samples)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith("vllm:"):
+            continue
+        m = _LINE.match(line)
+        if not m:
+            continue
+        try:
+            v = float(m.group(3))
+        except ValueError:
+            continue
+        if not math.isnan(v):
+            out[m.group(1)] = out.get(m.group(1), 0.0) + v
+    return out
+
+
+async def scrape(root: str, headers: dict | None = None) -> dict[str, float] | None:
+    """The server's vllm:* metrics, or None when it has no /metrics."""
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as c:
+            r = await c.get(f"{root}/metrics", headers=headers or {})
+    except httpx.HTTPError:
+        return None
+    return parse(r.text) if r.status_code == 200 else None
+
+
+def diff(before: dict[str, float], after: dict[str, float]) -> dict:
+    """What the engine counted between two scrapes: counter deltas and histogram means (seconds)."""
+    d: dict = {k: after.get(name, 0.0) - before.get(name, 0.0) for k, name in COUNTERS.items()}
+    for k, name in HISTOGRAMS.items():
+        n = after.get(f"{name}_count", 0.0) - before.get(f"{name}_count", 0.0)
+        s = after.get(f"{name}_sum", 0.0) - before.get(f"{name}_sum", 0.0)
+        d[f"{k}_n"] = n
+        d[f"{k}_mean_s"] = s / n if n > 0 else None
+    return d
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def _pct(ours, engine):
+    return None if ours is None or not engine else 100.0 * (ours - engine) / engine
+
+
+def compare(engine: dict, results) -> dict:
+    """Ours (RequestResult list of one group) vs the engine's diff; differences in % of the engine's figure."""
+    ok = [r for r in results if r.ok]
+    ours = {"requests": len(ok),
+            "prompt_tokens": sum(r.input_tokens or 0 for r in ok),
+            "output_tokens": sum(r.output_tokens or 0 for r in ok),
+            "ttft_mean_s": _mean([r.ttft_s for r in ok]),
+            "tpot_mean_s": _mean([r.tpot_s for r in ok if r.output_tokens and r.output_tokens > 1])}
+    return {"ours": ours, "engine": engine,
+            "diff_pct": {"ttft": _pct(ours["ttft_mean_s"], engine["ttft_mean_s"]),
+                         "tpot": _pct(ours["tpot_mean_s"], engine["tpot_mean_s"]),
+                         "prompt_tokens": _pct(ours["prompt_tokens"], engine["prompt_tokens"]),
+                         "output_tokens": _pct(ours["output_tokens"], engine["output_tokens"]),
+                         "requests": _pct(ours["requests"], engine["requests"])}}
+
+
+def line(label: str, cc: dict) -> str:
+    """One printable line: ours vs vLLM's /metrics for a group."""
+    o, e, d = cc["ours"], cc["engine"], cc["diff_pct"]
+
+    def ms(x):
+        return "–" if x is None else f"{x * 1000:.1f}"
+
+    def pc(x):
+        return "–" if x is None else f"{x:+.1f} %"
+
+    return (f"cross-check vs vLLM /metrics, {label}: TTFT {ms(o['ttft_mean_s'])} vs {ms(e['ttft_mean_s'])} ms "
+            f"({pc(d['ttft'])}); TPOT {ms(o['tpot_mean_s'])} vs {ms(e['tpot_mean_s'])} ms ({pc(d['tpot'])}); "
+            f"prompt tokens {o['prompt_tokens']} vs {e['prompt_tokens']:.0f} ({pc(d['prompt_tokens'])}); "
+            f"output tokens {o['output_tokens']} vs {e['output_tokens']:.0f} ({pc(d['output_tokens'])}); "
+            f"requests {o['requests']} vs {e['requests']:.0f}")
+
+
+def _headers(ep) -> dict:
+    return {"Authorization": f"Bearer {ep.api_key}"} if ep.api_key else {}
+
+
+async def before_group(endpoints) -> dict | None:
+    """The scrape to diff against, when the group runs on one vLLM endpoint (several would need one each)."""
+    if len(endpoints) != 1:
+        return None
+    caps = getattr(endpoints[0], "caps", None)  # Endpoint.caps.metrics: the engine serves Prometheus /metrics
+    if not (caps.metrics if caps is not None else endpoints[0].engine == "vllm"):
+        return None
+    return await scrape(endpoints[0].root, _headers(endpoints[0]))
+
+
+async def after_group(endpoints, before: dict | None, results, wait_s: float = 3.0) -> dict | None:
+    """Compare a group with what vLLM counted for it; waits (briefly) until its stats include every finished request
+    (the engine records a request's figures just after it ends)."""
+    import asyncio
+    import time
+
+    if before is None:
+        return None
+    ep, n_ok = endpoints[0], sum(1 for r in results if r.ok)
+    deadline = time.monotonic() + wait_s
+    while True:
+        after = await scrape(ep.root, _headers(ep))
+        if after is None:
+            return {"error": "the server stopped answering /metrics"}
+        d = diff(before, after)
+        if d["requests"] >= n_ok and d["ttft_n"] >= n_ok or time.monotonic() > deadline:
+            return compare(d, results)
+        await asyncio.sleep(0.1)
