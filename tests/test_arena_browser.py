@@ -86,8 +86,8 @@ def test_arena_streams_two_blind_answers_stores_the_vote_and_reveals(page, stub,
     from assay.cli import app as cli_app
     from assay.engines import Endpoint, free_port
 
-    a = stub(reply=REPLY_A, model="model-alpha", gap_s=0.03)
-    b = stub(reply=REPLY_B, model="model-bravo", gap_s=0.12)
+    a = stub(reply=REPLY_A, model="model-alpha", gap_s=0.3)  # slow enough to be seen streaming
+    b = stub(reply=REPLY_B, model="model-bravo", gap_s=0.8)  # on a loaded machine too
     db = tmp_path / "history.sqlite"
     chat = ChatApp([Endpoint(a.base_url, "model-alpha"), Endpoint(b.base_url, "model-bravo")], port=free_port(),
                    db=db, app_dir=tmp_path / "app", extra_env={"ASSAY_CHAT_ARENA": "1"}).start()

@@ -109,7 +109,7 @@ def run_judge(run_a: Path, run_b: Path | None, eps: list, *, rubrics: list[str] 
 
     async def go():
         async with Client(eps) as client:
-            for m in judged_models:
+            for m in dict.fromkeys(judged_models):
                 if same_model(client.model, m):
                     warnings.append(f"the judge ({client.model}) is the same model as one being judged ({m}): "
                                     "judges favour their own answers; treat these numbers as a smoke test")

@@ -91,11 +91,13 @@ def pairwise_summary(records: Iterable, names: tuple[str, str] = ("A", "B"), *, 
     cons = sum(1 for a, b in zip(ab, ba) if a == b)
     ld_lo, ld_hi = bootstrap_ci(len_diff, seed=seed) if len_diff else (None, None)
     kappa = cohen_kappa(ab, ba, seed=seed)
+    verdict_text = res.verdict if n or not (unparsed or errors) else \
+        f"no verdict: {unparsed} sample(s) unparsed, {errors} failed in an order"
     return {
         "n": n, "wins": wins, "ties": n - wins - losses, "losses": losses,
         "unparsed": unparsed, "errors": errors,
         **_finite({"diff": res.diff, "low": res.low, "high": res.high, "p": res.p}), "test": "sign test (exact McNemar)",
-        "verdict": res.verdict, "names": list(names),
+        "verdict": verdict_text, "names": list(names),
         "win_rate": wr,  # (wins + ties / 2) / n, bootstrap interval
         "position_consistency": proportion_summary(cons, n),
         "first_position_rate": proportion_summary(first_pos.count("A"), len(first_pos)),  # 0.5 = no position bias
