@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import importlib.util
 import io
 import json
 from pathlib import Path
@@ -56,11 +55,29 @@ def test_vllm_result_uses_vllms_definitions():
         assert {f"mean_{m}_ms", f"median_{m}_ms", f"std_{m}_ms", f"p99_{m}_ms"} <= set(res)
 
 
+def _vllm_serve_source() -> Path | None:
+    """vLLM's benchmarks/serve.py where assay's launcher finds vLLM (this interpreter, $ASSAY_VLLM_PYTHON, or the
+    `assay vllm-install` venv), without importing vLLM."""
+    import subprocess
+
+    from assay.engines.vllm import find_vllm
+    from assay.errors import PrerequisiteError
+
+    try:
+        py = find_vllm()["python"]
+    except PrerequisiteError:
+        return None
+    out = subprocess.run([py, "-c", "import importlib.util as u; print(list(u.find_spec('vllm')"
+                                    ".submodule_search_locations)[0])"], capture_output=True, text=True, timeout=60)
+    src = Path(out.stdout.strip()) / "benchmarks" / "serve.py"
+    return src if out.returncode == 0 and src.is_file() else None
+
+
 def test_keys_match_vllm_bench_serve_source():
-    spec = importlib.util.find_spec("vllm")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("vLLM is not installed here: the key list is checked against its source where it is (CI)")
-    src = Path(list(spec.submodule_search_locations)[0]) / "benchmarks" / "serve.py"
+    src = _vllm_serve_source()
+    if src is None:
+        pytest.skip("vLLM is not installed here (assay vllm-install): the key list is checked against its source "
+                    "where it is (CI)")
     tree = ast.parse(src.read_text())
     keys: set[str] = set()
     for node in ast.walk(tree):
