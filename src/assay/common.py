@@ -114,6 +114,18 @@ def write_json_atomic(path: Path | str, obj: Any) -> None:
         f.write(dumps(obj, indent=2) + "\n")
 
 
+def seeded_subset(items: list, seed: int, limit: int | None) -> list:
+    """``limit`` items chosen with ``seed``, kept in their original order (so the first items of a small run are the
+    same for every model); all of them when ``limit`` is None or not smaller."""
+    import random
+
+    items = list(items)
+    if limit is None or limit >= len(items):
+        return items
+    keep = sorted(random.Random(seed).sample(range(len(items)), limit))
+    return [items[j] for j in keep]
+
+
 # ---- digests ---------------------------------------------------------------------------------------------------------
 def file_digest(path: Path | str, n: int | None = 16) -> str:
     """sha256 of a file's bytes (streamed), hex, first ``n`` digits (None: all 64)."""

@@ -28,6 +28,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Literal
 
+from assay.common import seeded_subset
 from assay.errors import DataError
 from assay.evals import ifeval_checks as ic
 from assay.common import data_path, file_digest, iter_jsonl
@@ -182,11 +183,7 @@ class IFEval(Suite):
         return self._digest
 
     def samples(self, seed: int, limit: int | None):
-        items = list(self.items)
-        if limit is not None and limit < len(items):
-            # A seeded subset, taken in file order so the first items of a small run are the same for every model.
-            keep = sorted(random.Random(seed).sample(range(len(items)), limit))
-            items = [items[j] for j in keep]
+        items = seeded_subset(self.items, seed, limit)
         for it in items:
             yield Sample(id=f"ifeval-{it['key']}",
                          input={"prompt": it["prompt"], "instruction_id_list": it["instruction_id_list"],

@@ -26,6 +26,7 @@ import json
 import random
 from pathlib import Path
 
+from assay.common import seeded_subset
 from assay.common import file_digest
 from assay.errors import DataError
 from assay.evals import ifeval_checks as ic
@@ -223,10 +224,7 @@ class MultiTurnIF(Suite):
         return self._digest
 
     def samples(self, seed: int, limit: int | None):
-        items = list(self.items)
-        if limit is not None and limit < len(items):
-            keep = sorted(random.Random(seed).sample(range(len(items)), limit))
-            items = [items[j] for j in keep]
+        items = seeded_subset(self.items, seed, limit)
         for it in items:
             yield Sample(id=f"mtif-{it['key']}", input={"turns": it["turns"]}, category=it["category"],
                          meta={"source": self.source})
