@@ -184,15 +184,28 @@ def provide(model: str | None = None, endpoints: list[str] | str | None = None, 
             api_key: str | None = None, ctx: int | None = None, threads: int | None = None,
             host: str = "127.0.0.1", port: int | None = None, extra_args: list[str] | None = None,
             vllm_options: dict | None = None, llama_amx: str | None = None,
-            tools: bool = False) -> Iterator[list[Endpoint]]:
-    """Reuse running endpoints when given, else start an engine for ``model`` and stop it on exit."""
+            tools: bool = False, replicas: int = 1) -> Iterator[list[Endpoint]]:
+    """Reuse running endpoints when given, else start an engine for ``model`` and stop it on exit.
+
+    ``replicas`` > 1 starts that many servers with the threads split between them (``threads`` or all cores, at least
+    one each); the client spreads requests over them (least outstanding). For llama-cpp-python, which serves one
+    request at a time, this is how a small model uses the cores: see docs/engines.md for the measured main job."""
     urls = split_urls(endpoints)
     if urls:
         yield connect(urls, api_key=api_key, model=model if model and not model.endswith(".gguf") else None)
         return
-    server = start(model, engine=engine, host=host, port=port, ctx=ctx, api_key=api_key, threads=threads,
-                   extra_args=extra_args, vllm_options=vllm_options, llama_amx=llama_amx, tools=tools)
+    if replicas < 1:
+        raise AssayError(f"--replicas {replicas}: must be at least 1")
+    if replicas > 1 and port is not None:
+        raise AssayError("--replicas with --port: each replica needs its own port; leave --port out")
+    each = max(1, (threads or os.cpu_count() or 1) // replicas) if replicas > 1 else threads
+    servers = []
     try:
-        yield [server.endpoint]
+        for _ in range(replicas):
+            servers.append(start(model, engine=engine, host=host, port=port, ctx=ctx, api_key=api_key, threads=each,
+                                 extra_args=extra_args, vllm_options=vllm_options, llama_amx=llama_amx,
+                                 tools=tools))
+        yield [s.endpoint for s in servers]
     finally:
-        server.stop()
+        for s in servers:
+            s.stop()
