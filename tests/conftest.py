@@ -60,3 +60,27 @@ def shared_benchmarks() -> Path:
     if not p.is_dir():
         pytest.skip("../shared/benchmarks is absent (a user's fresh clone): public benchmark files not available")
     return p
+
+
+# ---- real headless Chromium (the Chainlit browser tests) ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium through Playwright (``playwright install`` cannot download a browser here)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def local_only():
+    """A Playwright route handler that lets only loopback requests through (no CDN, no telemetry)."""
+    from urllib.parse import urlparse
+
+    def route(r):
+        host = urlparse(r.request.url).hostname or ""
+        r.continue_() if host in ("127.0.0.1", "localhost", "::1") else r.abort()
+
+    return route

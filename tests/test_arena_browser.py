@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
@@ -29,24 +28,10 @@ REPLY_A = "Alpha speaking: the sky looks blue because air scatters short wavelen
 REPLY_B = "Bravo here. Rayleigh scattering."
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
-
-
-def _local_only(route):
-    host = urlparse(route.request.url).hostname or ""
-    route.continue_() if host in ("127.0.0.1", "localhost", "::1") else route.abort()
-
-
 @pytest.fixture
-def page(browser):
+def page(browser, local_only):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    ctx.route("**/*", _local_only)
+    ctx.route("**/*", local_only)
     pg = ctx.new_page()
     pg.set_default_timeout(30_000)
     yield pg

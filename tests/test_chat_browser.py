@@ -10,7 +10,6 @@ import json
 import re
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
@@ -29,27 +28,10 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 # ---- fixtures -------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
-
-
-def _local_only(route):
-    host = urlparse(route.request.url).hostname or ""
-    if host in ("127.0.0.1", "localhost", "::1"):
-        route.continue_()
-    else:
-        route.abort()
-
-
 @pytest.fixture
-def page(browser):
+def page(browser, local_only):
     ctx = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 860})
-    ctx.route("**/*", _local_only)
+    ctx.route("**/*", local_only)
     pg = ctx.new_page()
     pg.set_default_timeout(30_000)
     yield pg
