@@ -1,5 +1,5 @@
-"""Published IFEval number reproduced: the embedded SmolLM2-135M-Instruct on the full official IFEval (541 prompts),
-assay's numbers next to the model card's, with 95 % intervals and a consistent / not-consistent verdict.
+"""Published numbers reproduced: the embedded SmolLM2-135M-Instruct on the full official IFEval (541 prompts) and a
+GSM8K subset (5-shot), assay's numbers next to the model card's, with 95 % intervals and a consistent / not verdict.
 
 The card (HuggingFaceTB/SmolLM2-135M-Instruct) gives IFEval 29.9, "average prompt/inst": the mean of prompt-level and
 instruction-level accuracy. It does not say strict or loose in that row, so both are shown. The embedded GGUF is
@@ -13,6 +13,15 @@ Verdict: "consistent" when 29.9 lies inside the 95 % interval of the matching av
     python benchmarks/reproduce.py --data ../shared/benchmarks/ifeval_input_data.jsonl          # runs the model
     python benchmarks/reproduce.py --data ../shared/benchmarks/ifeval_input_data.jsonl --max-tokens 1280
     python benchmarks/reproduce.py --run runs/20261202-130436-76567bb1                         # score a stored run
+    python benchmarks/reproduce.py --task gsm8k --gsm8k-data ../shared/benchmarks/gsm8k_test.jsonl --limit 250
+    python benchmarks/reproduce.py --task gsm8k --run runs/<id>
+
+GSM8K: the card's row is "GSM8K (5-shot)" 1.4. Settings: 5 exemplars as chat turns (``--suite-opt shots=5``, the
+first five test items, which are then not scored), greedy, 256 new tokens, stop at "Question:" (lm-eval's ``until``),
+the first ``--limit`` scored items in file order. Three readings of the same answers: assay's math scorer ("####",
+box or "answer is" phrase, checked by Math-Verify), lm-eval's ``strict-match`` (the first ``#### n``) and its
+``flexible-extract`` (the last number in the reply), each with a Wilson interval. Verdict as for IFEval: consistent
+when the card's figure lies in the interval.
 
 Running the model: ``assay eval --suite ifeval --data FILE --max-tokens N`` under the hood (resumable; greedy,
 temperature 0, the prompt as the only user message, as in the IFEval harnesses). On a shared 2-core CPU, 541 answers
@@ -24,13 +33,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-CARD = {"model": "HuggingFaceTB/SmolLM2-135M-Instruct", "ifeval_avg_prompt_inst": 29.9}
+CARD = {"model": "HuggingFaceTB/SmolLM2-135M-Instruct", "ifeval_avg_prompt_inst": 29.9, "gsm8k_5shot": 1.4}
+GSM8K_SETTINGS = ["--suite-opt", "shots=5", "--max-tokens", "256", "--extra-body", '{"stop": ["Question:"]}']
 
 
 def load_records(run_dir: Path) -> list[dict]:
@@ -79,35 +90,55 @@ def pct(x: dict) -> str:
     return f"{100 * x['value']:5.1f} [{100 * x['low']:4.1f}, {100 * x['high']:4.1f}]"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="../shared/benchmarks/ifeval_input_data.jsonl")
-    ap.add_argument("--run", help="score this stored run folder instead of running the model")
-    ap.add_argument("--max-tokens", type=int, default=1280, help="lighteval's IFEval generation size is 1280")
-    ap.add_argument("--out", default="runs")
-    a = ap.parse_args()
+# lm-eval's gsm8k filters (lm_eval/tasks/gsm8k/gsm8k.yaml): strict = first "#### n"; flexible = the last number.
+_STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
+_FLEX = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
+_IGNORE = (re.compile(","), re.compile(r"\$"), re.compile(r"(?s).*#### "), re.compile(r"\.$"))
 
-    from assay.evals.suites import get_suite
 
-    if a.run:
-        run_dir = Path(a.run)
-    else:
-        cmd = [sys.executable, "-m", "assay.cli", "eval", "--suite", "ifeval", "--data", a.data,
-               "--max-tokens", str(a.max_tokens), "--concurrency", "1", "--out", a.out]
-        print("running:", " ".join(cmd), file=sys.stderr)
-        proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
-        run_dir = Path(next(line.split(": ", 1)[1] for line in proc.stdout.splitlines() if line.startswith("run: ")))
+def lm_eval_gsm8k(completion: str, target: str) -> tuple[bool, bool]:
+    """(strict-match, flexible-extract) as lm-eval's exact_match after its regexes_to_ignore."""
+    def norm(x: str) -> str:
+        for rx in _IGNORE:
+            x = rx.sub("", x)
+        return x.strip()
+
+    m = _STRICT.search(completion)
+    strict = norm(m.group(1)) == norm(target) if m else False
+    flex = _FLEX.findall(completion)
+    last = next((g for g in flex[-1] if g), "") if flex else ""
+    return strict, bool(last) and norm(last) == norm(target)
+
+
+def run_model(suite: str, data: str, extra: list[str], a) -> Path:
+    cmd = [sys.executable, "-m", "assay.cli", "eval", "--suite", suite, "--data", data, *extra,
+           "--replicas", str(a.replicas), "--concurrency", str(2 * a.replicas), "--out", a.out]
+    if a.limit and suite == "gsm8k":
+        cmd += ["--limit", str(a.limit)]
+    print("running:", " ".join(cmd), file=sys.stderr)
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return Path(next(line.split(": ", 1)[1] for line in proc.stdout.splitlines() if line.startswith("run: ")))
+
+
+def run_facts(run_dir: Path, default_max: int) -> tuple[list[dict], int, int, int, dict]:
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     records = load_records(run_dir)
     truncated = sum(r.get("status") == "truncated" for r in records)
     errors = sum(r.get("status") == "error" for r in records)
+    params = manifest.get("fingerprint", {}).get("params") or {}
+    return records, truncated, errors, params.get("max_tokens", default_max), params
+
+
+def report_ifeval(run_dir: Path, data: str) -> dict:
+    from assay.evals.suites import get_suite
+
+    records, truncated, errors, max_tokens, _ = run_facts(run_dir, 1280)
     rows = {}
     for rules in ("reference", "assay"):
-        suite = get_suite("ifeval", data=a.data, rules=rules)
+        suite = get_suite("ifeval", data=data, rules=rules)
         rows[rules] = summarise(verdicts(records, suite))
     n = len(records) - errors
     card = CARD["ifeval_avg_prompt_inst"] / 100
-    max_tokens = (manifest.get("fingerprint", {}).get("params") or {}).get("max_tokens", a.max_tokens)
 
     print(f"\nIFEval, {CARD['model']} (embedded GGUF Q4_1 on llama.cpp), n = {n} prompts"
           f" ({truncated} cut at max_tokens={max_tokens}, {errors} errors), run {run_dir.name}\n")
@@ -121,11 +152,59 @@ def main() -> None:
             print(f"{rules:10} {level:6} {pct(r['prompt']):>22} {pct(r['inst']):>22} {pct(r['avg']):>22}  "
                   f"{100 * card:4.1f}  {verdict[f'{rules}_{level}']}")
     print("\nThe card's 29.9 is bf16 through its harness; this is Q4_1, greedy, the settings above.")
-    print(json.dumps({"bench": "reproduce_ifeval", "run": str(run_dir), "n": n, "truncated": truncated,
-                      "max_tokens": max_tokens, "card": CARD,
-                      "results": {k: {lv: {m: v[lv][m]["value"] for m in ("prompt", "inst", "avg")}
-                                      for lv in ("strict", "loose")} for k, v in rows.items()},
-                      "verdict": verdict}))
+    return {"bench": "reproduce_ifeval", "run": str(run_dir), "n": n, "truncated": truncated,
+            "max_tokens": max_tokens, "card": CARD["ifeval_avg_prompt_inst"],
+            "results": {k: {lv: {m: v[lv][m]["value"] for m in ("prompt", "inst", "avg")}
+                            for lv in ("strict", "loose")} for k, v in rows.items()},
+            "verdict": verdict}
+
+
+def report_gsm8k(run_dir: Path) -> dict:
+    from assay.evals.stats import proportion_summary
+
+    records, truncated, errors, max_tokens, params = run_facts(run_dir, 256)
+    ok = [r for r in records if r.get("status") != "error"]
+    readings = {"assay": [float(r.get("score", {}).get("value") or 0.0) == 1.0 for r in ok]}
+    lm = [lm_eval_gsm8k(r.get("completion") or "", str(r.get("target"))) for r in ok]
+    readings["lm-eval strict-match"] = [x[0] for x in lm]
+    readings["lm-eval flexible-extract"] = [x[1] for x in lm]
+    card = CARD["gsm8k_5shot"] / 100
+    print(f"\nGSM8K 5-shot, {CARD['model']} (GGUF Q4_1), n = {len(ok)} items ({truncated} cut at "
+          f"max_tokens={max_tokens}, {errors} errors), run {run_dir.name}\n")
+    print(f"{'reading':26} {'accuracy':>24}  card  verdict")
+    out = {}
+    for name, hits in readings.items():
+        s = proportion_summary(sum(hits), len(hits))
+        v = "consistent" if s["low"] <= card <= s["high"] else "not consistent"
+        out[name] = {"k": sum(hits), "n": len(hits), **{m: s[m] for m in ("value", "low", "high")}, "verdict": v}
+        print(f"{name:26} {sum(hits):3d}/{len(hits):<4d} {pct(s):>15}  {100 * card:4.1f}  {v}")
+    return {"bench": "reproduce_gsm8k", "run": str(run_dir), "n": len(ok), "truncated": truncated,
+            "max_tokens": max_tokens, "stop": params.get("stop"), "card": CARD["gsm8k_5shot"], "results": out}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--task", choices=("ifeval", "gsm8k", "all"), default="ifeval")
+    ap.add_argument("--data", default="../shared/benchmarks/ifeval_input_data.jsonl", help="IFEval input_data.jsonl")
+    ap.add_argument("--gsm8k-data", default="../shared/benchmarks/gsm8k_test.jsonl")
+    ap.add_argument("--run", help="score this stored run folder (of --task) instead of running the model")
+    ap.add_argument("--max-tokens", type=int, default=1280, help="IFEval: lighteval's generation size is 1280")
+    ap.add_argument("--limit", type=int, default=250, help="GSM8K: the first N scored items")
+    ap.add_argument("--replicas", type=int, default=2, help="llama.cpp replicas (assay eval --replicas)")
+    ap.add_argument("--out", default="runs")
+    a = ap.parse_args()
+    if a.run and a.task == "all":
+        ap.error("--run scores one run: pass --task ifeval or --task gsm8k")
+
+    results = []
+    if a.task in ("ifeval", "all"):
+        run_dir = Path(a.run) if a.run else run_model("ifeval", a.data, ["--max-tokens", str(a.max_tokens)], a)
+        results.append(report_ifeval(run_dir, a.data))
+    if a.task in ("gsm8k", "all"):
+        run_dir = Path(a.run) if a.run else run_model("gsm8k", a.gsm8k_data, GSM8K_SETTINGS, a)
+        results.append(report_gsm8k(run_dir))
+    for r in results:
+        print(json.dumps(r))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,45 @@ def local_only():
         r.continue_() if host in ("127.0.0.1", "localhost", "::1") else r.abort()
 
     return route
+
+
+# ---- reference packages installed from the registry (not copied into the project) -----------------------------------
+LM_EVAL_SPEC = "lm-eval==0.4.13"
+
+
+def _test_cache(spec: str) -> Path:
+    root = Path(os.environ.get("ASSAY_TEST_CACHE", Path.home() / ".cache" / "assay-tests"))
+    return root / spec.replace("==", "-").replace("-eval", "_eval")
+
+
+def pip_target(spec: str, *more: str, no_deps: bool = True, probe: str) -> Path:
+    """``pip install --target <cache>/<spec> spec more...`` once (cached under ``~/.cache/assay-tests``, or
+    ``$ASSAY_TEST_CACHE``); ``probe`` is a file inside the target that proves the install. Skips the test with the
+    command to run when the registry cannot be reached."""
+    target = _test_cache(spec)
+    if not (target / probe).is_file():
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", *(["--no-deps"] if no_deps else []),
+               "--target", str(target), spec, *more]
+        try:
+            subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        except (subprocess.SubprocessError, OSError) as exc:
+            pytest.skip(f"{spec} is not installed and could not be ({type(exc).__name__}): {' '.join(cmd[2:])}")
+    return target
+
+
+@pytest.fixture(scope="session")
+def lm_eval_pkg() -> Path:
+    """lm-eval's package from PyPI with ``--no-deps`` (its full dependency set — datasets, evaluate, scikit-learn —
+    is far too heavy for the test extra; the modules the tests import need only what assay already has, plus
+    immutabledict). Returned as the folder to put on sys.path."""
+    return pip_target(LM_EVAL_SPEC, "immutabledict", probe="lm_eval/tasks/ifeval/instructions.py")
+
+
+@pytest.fixture(scope="session")
+def lm_eval_readers(lm_eval_pkg) -> Path:
+    """lm-eval importable from its registry package, with pytablewriter (its ``make_table`` prints results tables)."""
+    ptw = pip_target("pytablewriter==1.2.1", no_deps=False, probe="pytablewriter/__init__.py")
+    for p in (lm_eval_pkg, ptw):
+        if str(p) not in sys.path:
+            sys.path.append(str(p))  # appended: assay's own environment wins for shared dependencies
+    return lm_eval_pkg

@@ -43,6 +43,53 @@ def test_lm_eval_export_fields_and_hashes(run_dir, tmp_path):
         assert isinstance(s["arguments"]["gen_args_0"]["arg_0"], str) and s["accuracy"] in (0.0, 1.0)
 
 
+def test_lm_eval_export_loads_in_lm_evals_own_schema_table_and_file_finders(run_dir, tmp_path, lm_eval_readers):
+    """Read by lm-eval's own code from the registry package: its result schema (``EvalResults`` / ``SampleResult``
+    TypedDicts, validated strictly with pydantic), its ``TaskConfig`` built from each exported config, its results
+    table (``make_table``, what ``lm_eval`` prints) and its file finders (how its tools find results and samples)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from lm_eval import result_schema, utils
+    from lm_eval.config.task import TaskConfig
+
+    out = tmp_path / "lm"
+    res = CliRunner().invoke(app, ["export", str(run_dir), "--format", "lm-eval", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    names = sorted(str(p) for p in out.iterdir())
+    (results_file,) = utils.get_results_filenames(names)
+    samples_files = utils.get_sample_results_filenames(names)
+    card = json.loads((run_dir / "summary.json").read_text())["suites"]
+    assert sorted(utils.get_file_task_name(Path(f).name) for f in samples_files) == sorted(card)
+    assert utils.get_latest_filename(samples_files) in samples_files
+
+    results = json.loads(Path(results_file).read_text())
+    # ``configs`` is checked by lm-eval's TaskConfig instead: the TypedDict's value annotation (str | bool | None) is
+    # narrower than the configs lm-eval itself writes (num_fewshot is an int, metric_list a list)
+    TypeAdapter(result_schema.EvalResults).validate_python({k: v for k, v in results.items() if k != "configs"},
+                                                           strict=True)
+    for task, cfg in results["configs"].items():
+        tc = TaskConfig(**cfg)
+        assert tc.task == task and tc.num_fewshot == 0 and tc.output_type == "generate_until"
+    table = utils.make_table(results)
+    for task, s in card.items():
+        metric = next(k for k in results["results"][task] if k.endswith(",none") and "_stderr" not in k)
+        row = next(line for line in table.splitlines() if line.startswith(f"|{task}"))
+        assert metric.split(",")[0] in row and f"{s['value']:.4f}" in row and "±" in row
+
+    adapter = TypeAdapter(result_schema.SampleResult)
+    rows = [json.loads(line) for f in samples_files for line in Path(f).read_text().splitlines()]
+    assert len(rows) == sum(s["total"] for s in card.values())
+    for row in rows:
+        adapter.validate_python(row, strict=True)
+        assert isinstance(row["target"], str) and row["truncated"] in (0.0, 1.0)
+    assert sum(r["truncated"] for r in rows) == sum(s.get("truncated", 0) for s in card.values()) > 0
+    # the check has teeth: what the exporter wrote before it met this schema is refused
+    with pytest.raises(ValidationError):
+        adapter.validate_python({**rows[0], "target": None}, strict=True)
+    with pytest.raises(ValidationError):
+        adapter.validate_python({**rows[0], "assay": {"status": "ok"}}, strict=True)
+
+
 def test_inspect_log_reads_back_with_inspect_ai(run_dir, tmp_path):
     inspect_log = pytest.importorskip("inspect_ai.log", reason="inspect-ai is in the test extras")
     res = CliRunner().invoke(app, ["export", str(run_dir), "--format", "inspect", "--out", str(tmp_path / "logs")])

@@ -18,9 +18,7 @@ responses (``tests/fixtures/ifeval_smollm2_responses.jsonl``), plus the authored
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -31,14 +29,8 @@ from assay.evals import ifeval_checks as ic
 from assay.evals import ifeval_reference as ref
 from assay.evals.suites import ifeval as suite
 
-REF_SPEC = "lm-eval==0.4.13"
 FIXTURES = Path(__file__).parent / "fixtures"
 OFFICIAL = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "ifeval_input_data.jsonl"
-
-
-def _cache_dir() -> Path:
-    root = Path(os.environ.get("ASSAY_TEST_CACHE", Path.home() / ".cache" / "assay-tests"))
-    return root / REF_SPEC.replace("==", "-").replace("-eval", "_eval")
 
 
 def _write_punkt_tab(root: Path) -> None:
@@ -56,16 +48,9 @@ def _write_punkt_tab(root: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, lm_eval_pkg):
     """lm-eval's ifeval ``utils`` module (test_instruction_following_strict / _loose), from the registry package."""
-    target = _cache_dir()
-    if not (target / "lm_eval" / "tasks" / "ifeval" / "instructions.py").is_file():
-        try:
-            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                            REF_SPEC, "immutabledict"], check=True, capture_output=True, timeout=300)
-        except (subprocess.SubprocessError, OSError) as exc:
-            pytest.skip(f"the IFEval reference is not installed and could not be ({type(exc).__name__}): "
-                        f"pip install --no-deps --target {target} {REF_SPEC} immutabledict")
+    target = lm_eval_pkg
     import nltk
 
     data = tmp_path_factory.mktemp("nltk_data")

@@ -26,6 +26,37 @@ def test_gsm8k_real_file_and_reference_self_verifies(shared_benchmarks):
     assert suite.score("\\boxed{19}", items[0]).value == 0.0
 
 
+def test_gsm8k_few_shot_exemplars_are_turns_and_never_scored(shared_benchmarks):
+    data = str(shared_benchmarks / "gsm8k_test.jsonl")
+    zero, five = get_suite("gsm8k", data=data), get_suite("gsm8k", data=data, shots=5)
+    ids0 = [s.id for s in zero.samples(0, None)]
+    ids5 = [s.id for s in five.samples(0, None)]
+    assert ids5 == ids0[5:] and len(ids5) == 1314  # the five exemplars leave the scored set
+    first = next(five.samples(0, 1))
+    msgs = five.messages(first)
+    assert [m["role"] for m in msgs] == ["user", "assistant"] * 5 + ["user"]
+    assert msgs[0]["content"].startswith("Question: Janet") and msgs[1]["content"].endswith("#### 18")
+    assert msgs[-1]["content"] == "Question: " + first.input["question"] and "boxed" not in msgs[-1]["content"]
+    assert all(m["content"] != msgs[-1]["content"] for m in msgs[:-1])
+    # the exemplar answers' own "#### n" form is what the scorer reads
+    assert five.score(msgs[3]["content"].replace("#### ", "#### 1"), first).value == 0.0
+    assert five.score("... so she has\n#### " + first.target, first).value == 1.0
+    assert five.prompt_template != zero.prompt_template  # part of the fingerprint: no resume across shot counts
+    assert zero.messages(next(zero.samples(0, 1)))[0]["content"].startswith("Solve the following")
+
+
+def test_gsm8k_shots_option_is_validated_on_the_cli(shared_benchmarks, tmp_path):
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+
+    res = CliRunner().invoke(app, ["eval", "--suite", "gsm8k", "--data", str(shared_benchmarks / "gsm8k_test.jsonl"),
+                                   "--suite-opt", "shots=five", "--endpoint", "http://127.0.0.1:9",
+                                   "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "shots" in res.output and "integer" in res.output
+    assert "Traceback" not in res.output
+
+
 def test_math500_real_file(shared_benchmarks):
     suite = get_suite("math500", data=str(shared_benchmarks / "math500_test.jsonl"))
     items = list(suite.samples(0, None))

@@ -4,7 +4,11 @@ files read back as a run for ``assay compare``.
 - **lm-eval** (``lm_eval --log_samples`` layout): ``results_<time>.json`` with ``results`` (``"<metric>,none"`` and
   ``"<metric>_stderr,none"`` per task), ``configs``, ``versions``, ``n-shot``, ``higher_is_better``, ``n-samples``,
   ``config``; and one ``samples_<task>_<time>.jsonl`` per task with ``doc_id, doc, target, arguments, resps,
-  filtered_resps, filter, metrics, doc_hash, prompt_hash, target_hash`` and the metric value. Hashes are computed as
+  filtered_resps, filter, metrics, doc_hash, prompt_hash, target_hash``, the metric value and ``truncated`` (1.0 when
+  the answer was cut at max_tokens). Both validate against lm-eval's own schema (``lm_eval.result_schema``:
+  ``EvalResults``, ``SampleResult``, whose extra keys must be numbers, so the per-sample status, the scorer's reason
+  and the assay sample id stay in the run folder and the Inspect export); the target is a string (structured
+  targets as JSON). Hashes are computed as
   lm-eval computes them (sha256 of ``json.dumps(doc, indent=2, ensure_ascii=False)``, of the prompt, of
   ``str(target)``), so samples pair by ``doc_hash`` with lm-eval's own files of the same docs.
 - **Inspect** (``inspect view`` / ``inspect_ai.log.read_eval_log``): one JSON eval log per suite (Inspect has one task
@@ -49,6 +53,12 @@ def _doc(rec: Record) -> Any:
     return {"id": rec.sample_id, "category": rec.category, "input": rec.input, "target": rec.target}
 
 
+def _target(rec: Record) -> str:
+    """lm-eval's targets are strings: a structured target as JSON, none as ""."""
+    t = rec.target
+    return "" if t is None else t if isinstance(t, str) else json.dumps(t, ensure_ascii=False, default=str)
+
+
 def doc_hash(doc: Any) -> str:
     """lm-eval's doc hash: sha256 of ``json.dumps(doc, indent=2, ensure_ascii=False)`` (non-JSON values as text)."""
     return _sha(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
@@ -71,7 +81,8 @@ def to_lm_eval(run: EvalRun, out: Path) -> list[Path]:
         metric = _metric_name(run, suite)
         v, lo, hi, n = s.get("value"), s.get("low"), s.get("high"), s.get("n") or 0
         stderr = (hi - lo) / (2 * 1.959963984540054) if lo is not None and hi is not None else "N/A"
-        results[suite] = {"alias": suite, f"{metric},none": v, f"{metric}_stderr,none": stderr}
+        results[suite] = {"name": suite, "alias": suite, "sample_len": s.get("total") or n,
+                          f"{metric},none": v, f"{metric}_stderr,none": stderr}
         versions[suite] = str(((fp.get("suites") or {}).get(suite) or {}).get("version", ""))
         nshot[suite] = 0
         hib[suite] = {metric: True}
@@ -86,23 +97,21 @@ def to_lm_eval(run: EvalRun, out: Path) -> list[Path]:
         p = out / f"samples_{suite}_{stamp}.jsonl"
         with atomic_file(p) as f:
             for i, r in enumerate(x for x in run.records if x.suite == suite):
-                doc, prompt = _doc(r), _prompt(r)
-                row = {"doc_id": i, "doc": doc, "target": r.target,
+                doc, prompt, target = _doc(r), _prompt(r), _target(r)
+                row = {"doc_id": i, "doc": doc, "target": target,
                        "arguments": {"gen_args_0": {"arg_0": prompt, "arg_1": {k: v for k, v in (r.params or {}).items()
                                                                               if k != "extra_body"}}},
                        "resps": [[r.completion if r.completion is not None else ""]],
                        "filtered_resps": [r.score.extracted if r.score and r.score.extracted is not None
                                           else (r.completion or "")],
                        "filter": "none", "metrics": [metric], "doc_hash": doc_hash(doc), "prompt_hash": _sha(prompt),
-                       "target_hash": _sha(str(r.target)), metric: r.value,
-                       "assay": {"sample_id": r.sample_id, "status": r.status, "finish_reason": r.finish_reason,
-                                 "reason": r.score.reason if r.score else r.error}}
+                       "target_hash": _sha(target), metric: r.value, "truncated": float(r.status == "truncated")}
                 f.write(dumps(row) + "\n")
         paths.append(p)
     doc = {"results": results, "group_subtasks": {}, "configs": configs, "versions": versions, "n-shot": nshot,
            "higher_is_better": hib, "n-samples": nsamples,
            "config": {"model": "local-chat-completions", "model_args": f"model={fp.get('model')}",
-                      "batch_size": run.manifest.concurrency, "gen_kwargs": params, "random_seed": fp.get("seed"),
+                      "batch_size": str(run.manifest.concurrency), "gen_kwargs": params, "random_seed": fp.get("seed"),
                       "limit": fp.get("limit")},
            "model_name": fp.get("model"), "date": _dt.datetime.now(_dt.timezone.utc).timestamp(),
            "assay": {"run_id": run.run_id, "fingerprint_hash": run.manifest.fingerprint_hash,

@@ -6,16 +6,35 @@ https://github.com/openai/grade-school-math (fields ``question``, ``answer``; th
 
 Example:
     assay eval --suite gsm8k --data ../shared/benchmarks/gsm8k_test.jsonl --limit 50
+
+Few-shot (``--suite-opt shots=5``), the form model cards quote ("GSM8K (5-shot)"): each of the first ``shots`` items
+of the file becomes one exemplar turn pair (user ``Question: ...``, assistant: its worked solution ending ``#### N``,
+as in lm-eval's ``gsm8k`` with ``--fewshot_as_multiturn``), and is then not scored: the scored items start after
+them, so no item is ever its own exemplar. The test file is used because the train split is not shipped; the
+exemplars are the same on every run. The question is asked as ``Question: ...`` with no ``\\boxed{}`` instruction
+and the answer is read from the ``#### N`` line (or a box or an "answer is" phrase, as in the math suite).
 """
 
 from __future__ import annotations
 
+from assay.evals.base import Sample
 from assay.evals.mathlib import PublicMathSuite
+
+
+FEWSHOT_TEMPLATE = "Question: {question}"
 
 
 class GSM8K(PublicMathSuite):
     name = "gsm8k"
     version = "1"
+
+    def __init__(self, data: str | None = None, download: bool = False, shots: int = 0):
+        super().__init__(data=data, download=download)
+        if shots < 0:
+            raise ValueError("gsm8k: shots must be 0 or more")
+        self.shots = shots
+        if shots:  # part of the fingerprint: a 5-shot run never resumes into a 0-shot one
+            self.prompt_template = f"{shots}-shot multi-turn: " + FEWSHOT_TEMPLATE
     filename = "gsm8k_test.jsonl"
     url = "https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/test.jsonl"
     page = "https://github.com/openai/grade-school-math (grade_school_math/data/test.jsonl)"
@@ -23,9 +42,24 @@ class GSM8K(PublicMathSuite):
     def item(self, i: int, row: dict) -> dict:
         q, a = self.field(row, i, "question"), self.field(row, i, "answer")
         ref = str(a).rsplit("####", 1)[-1].strip().replace(",", "")
-        return {"id": f"gsm8k-{i:04d}", "question": q, "answer": ref, "category": "all"}
+        return {"id": f"gsm8k-{i:04d}", "question": q, "answer": ref, "category": "all", "solution": str(a)}
+
+    def samples(self, seed: int, limit: int | None):
+        items = self.items()[self.shots:]  # the exemplars are never scored
+        for it in items[:limit]:
+            yield Sample(id=it["id"], input={"question": it["question"]}, target=it["answer"],
+                         category=it.get("category", "all"), meta=it.get("meta", {}))
+
+    def messages(self, sample: Sample) -> list[dict]:
+        if not self.shots:
+            return super().messages(sample)
+        turns: list[dict] = []
+        for ex in self.items()[:self.shots]:
+            turns += [{"role": "user", "content": FEWSHOT_TEMPLATE.format(question=ex["question"])},
+                      {"role": "assistant", "content": ex["solution"]}]
+        return turns + [{"role": "user", "content": FEWSHOT_TEMPLATE.format(question=sample.input["question"])}]
 
 
-def make(data: str | None = None, download: bool = False) -> GSM8K:
-    return GSM8K(data=data, download=download)
+def make(data: str | None = None, download: bool = False, shots: int = 0) -> GSM8K:
+    return GSM8K(data=data, download=download, shots=shots)
 
