@@ -90,24 +90,33 @@ def pct(x: dict) -> str:
     return f"{100 * x['value']:5.1f} [{100 * x['low']:4.1f}, {100 * x['high']:4.1f}]"
 
 
-# lm-eval's gsm8k filters (lm_eval/tasks/gsm8k/gsm8k.yaml): strict = first "#### n"; flexible = the last number.
+# lm-eval's gsm8k filters (lm_eval/tasks/gsm8k/gsm8k.yaml): strict = the first "#### n"; flexible = the last number;
+# then exact_match with its regexes_to_ignore and ignore_case. Checked against lm-eval's own filters in the tests.
 _STRICT = re.compile(r"#### (\-?[0-9\.\,]+)")
 _FLEX = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
-_IGNORE = (re.compile(","), re.compile(r"\$"), re.compile(r"(?s).*#### "), re.compile(r"\.$"))
+_IGNORE = (",", r"\$", r"(?s).*#### ", r"\.$")
+
+
+def _extract(rx: re.Pattern, text: str, group_select: int) -> str:
+    found = rx.findall(text)
+    if not found:
+        return "[invalid]"
+    m = found[group_select]
+    if isinstance(m, tuple):
+        m = next((g for g in m if g), "[invalid]")
+    return m.strip()
+
+
+def _norm(x: str) -> str:
+    for rx in _IGNORE:
+        x = re.sub(rx, "", x)
+    return x.lower()
 
 
 def lm_eval_gsm8k(completion: str, target: str) -> tuple[bool, bool]:
-    """(strict-match, flexible-extract) as lm-eval's exact_match after its regexes_to_ignore."""
-    def norm(x: str) -> str:
-        for rx in _IGNORE:
-            x = rx.sub("", x)
-        return x.strip()
-
-    m = _STRICT.search(completion)
-    strict = norm(m.group(1)) == norm(target) if m else False
-    flex = _FLEX.findall(completion)
-    last = next((g for g in flex[-1] if g), "") if flex else ""
-    return strict, bool(last) and norm(last) == norm(target)
+    """(strict-match, flexible-extract) verdicts as lm-eval computes them for one reply and its gold answer."""
+    gold = _norm(target)
+    return (_norm(_extract(_STRICT, completion, 0)) == gold, _norm(_extract(_FLEX, completion, -1)) == gold)
 
 
 def run_model(suite: str, data: str, extra: list[str], a) -> Path:

@@ -36,7 +36,7 @@ def test_gsm8k_few_shot_exemplars_are_turns_and_never_scored(shared_benchmarks):
     msgs = five.messages(first)
     assert [m["role"] for m in msgs] == ["user", "assistant"] * 5 + ["user"]
     assert msgs[0]["content"].startswith("Question: Janet") and msgs[1]["content"].endswith("#### 18")
-    assert msgs[-1]["content"] == "Question: " + first.input["question"] and "boxed" not in msgs[-1]["content"]
+    assert msgs[-1]["content"] == f"Question: {first.input['question']}\nAnswer:" and "boxed" not in msgs[-1]["content"]
     assert all(m["content"] != msgs[-1]["content"] for m in msgs[:-1])
     # the exemplar answers' own "#### n" form is what the scorer reads
     assert five.score(msgs[3]["content"].replace("#### ", "#### 1"), first).value == 0.0

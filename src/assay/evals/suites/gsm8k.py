@@ -7,12 +7,13 @@ https://github.com/openai/grade-school-math (fields ``question``, ``answer``; th
 Example:
     assay eval --suite gsm8k --data ../shared/benchmarks/gsm8k_test.jsonl --limit 50
 
-Few-shot (``--suite-opt shots=5``), the form model cards quote ("GSM8K (5-shot)"): each of the first ``shots`` items
-of the file becomes one exemplar turn pair (user ``Question: ...``, assistant: its worked solution ending ``#### N``,
-as in lm-eval's ``gsm8k`` with ``--fewshot_as_multiturn``), and is then not scored: the scored items start after
-them, so no item is ever its own exemplar. The test file is used because the train split is not shipped; the
-exemplars are the same on every run. The question is asked as ``Question: ...`` with no ``\\boxed{}`` instruction
-and the answer is read from the ``#### N`` line (or a box or an "answer is" phrase, as in the math suite).
+Few-shot (``--suite-opt shots=5``), the form model cards quote ("GSM8K (5-shot)"): each of the first ``shots``
+items of the file becomes one exemplar turn pair (user ``Question: <q>`` + newline + ``Answer:``, lm-eval gsm8k's
+``doc_to_text``; assistant: its worked solution ending ``#### N``), as lm-eval does with ``--apply_chat_template
+--fewshot_as_multiturn``, and is then not scored: the scored items start after them, so no item is ever its own
+exemplar. The test file is used because the train split is not shipped; the exemplars are the same on every run.
+The question is asked the same way, with no ``\\boxed{}`` instruction, and the answer is read from the ``#### N``
+line (or a box or an "answer is" phrase, as in the math suite).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from assay.evals.base import Sample
 from assay.evals.mathlib import PublicMathSuite
 
 
-FEWSHOT_TEMPLATE = "Question: {question}"
+FEWSHOT_TEMPLATE = "Question: {question}\nAnswer:"  # lm-eval gsm8k's doc_to_text
 
 
 class GSM8K(PublicMathSuite):
