@@ -17,11 +17,11 @@ Verdict: "consistent" when 29.9 lies inside the 95 % interval of the matching av
     python benchmarks/reproduce.py --task gsm8k --run runs/<id>
 
 GSM8K: the card's row is "GSM8K (5-shot)" 1.4. Settings: 5 exemplars as chat turns (``--suite-opt shots=5``, the
-first five test items, which are then not scored), greedy, 256 new tokens, stop at "Question:" (lm-eval's ``until``),
-the first ``--limit`` scored items in file order. Three readings of the same answers: assay's math scorer ("####",
-box or "answer is" phrase, checked by Math-Verify), lm-eval's ``strict-match`` (the first ``#### n``) and its
-``flexible-extract`` (the last number in the reply), each with a Wilson interval. Verdict as for IFEval: consistent
-when the card's figure lies in the interval.
+first five test items, which are then not scored), greedy, 256 new tokens, lm-eval's stop list (its ``until``:
+"Question:", "</s>", "<|im_end|>"), the first ``--limit`` scored items in file order. Three readings of the same
+answers: assay's math scorer ("####", box or "answer is" phrase, checked by Math-Verify), lm-eval's
+``strict-match`` (the first ``#### n``) and its ``flexible-extract`` (the last number in the reply), each with a
+Wilson interval. Verdict as for IFEval: consistent when the card's figure lies in the interval.
 
 Running the model: ``assay eval --suite ifeval --data FILE --max-tokens N`` under the hood (resumable; greedy,
 temperature 0, the prompt as the only user message, as in the IFEval harnesses). On a shared 2-core CPU, 541 answers
@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 
 CARD = {"model": "HuggingFaceTB/SmolLM2-135M-Instruct", "ifeval_avg_prompt_inst": 29.9, "gsm8k_5shot": 1.4}
-GSM8K_SETTINGS = ["--suite-opt", "shots=5", "--max-tokens", "256", "--extra-body", '{"stop": ["Question:"]}']
+GSM8K_SETTINGS = ["--suite-opt", "shots=5", "--max-tokens", "256",  # lm-eval gsm8k's until:
+                  "--extra-body", '{"stop": ["Question:", "</s>", "<|im_end|>"]}']
 
 
 def load_records(run_dir: Path) -> list[dict]:
