@@ -33,20 +33,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 OFFICIAL = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "ifeval_input_data.jsonl"
 
 
-def _write_punkt_tab(root: Path) -> None:
-    """nltk_data/tokenizers/punkt_tab/english in NLTK's tab format, from the tables assay's splitter uses."""
-    from punkt.data import load_module
-
-    m = load_module("english")
-    d = root / "tokenizers" / "punkt_tab" / "english"
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "abbrev_types.txt").write_text("\n".join(sorted(m.ABBREV_TYPES)), encoding="utf-8")
-    (d / "sent_starters.txt").write_text("\n".join(sorted(m.SENT_STARTERS)), encoding="utf-8")
-    (d / "collocations.tab").write_text("\n".join("\t".join(t) for t in sorted(m.COLLOCATIONS)), encoding="utf-8")
-    (d / "ortho_context.tab").write_text("\n".join(f"{k}\t{v}" for k, v in sorted(m.ORTHO_CONTEXT.items())),
-                                         encoding="utf-8")
-
-
 @pytest.fixture(scope="session")
 def reference(tmp_path_factory, lm_eval_pkg):
     """lm-eval's ifeval ``utils`` module (test_instruction_following_strict / _loose), from the registry package."""
@@ -54,7 +40,7 @@ def reference(tmp_path_factory, lm_eval_pkg):
     import nltk
 
     data = tmp_path_factory.mktemp("nltk_data")
-    _write_punkt_tab(data)
+    ref.write_punkt_tab(data)
     nltk.data.path.insert(0, str(data))
     sys.path.append(str(target))  # immutabledict
     for name, sub in (("lm_eval", "lm_eval"), ("lm_eval.tasks", "lm_eval/tasks")):
@@ -243,7 +229,7 @@ def test_splitter_is_nltks_punkt_tokenizer_on_the_same_tables(tmp_path):
     import nltk
     from nltk.tokenize import PunktTokenizer
 
-    _write_punkt_tab(tmp_path)
+    ref.write_punkt_tab(tmp_path)
     nltk.data.path.insert(0, str(tmp_path))
     try:
         tok = PunktTokenizer("english")

@@ -28,6 +28,7 @@ import json
 import random
 import re
 import string
+from pathlib import Path
 
 # The reference's two relations; anything else makes its build_description raise.
 RELATIONS = ("less than", "at least")
@@ -68,6 +69,24 @@ def sentence_tokenizer():
     tok = PunktSentenceTokenizer()
     tok._params = params  # what PunktTokenizer.load_lang does with the tables it reads from nltk_data
     return tok
+
+
+def write_punkt_tab(root: Path) -> Path:
+    """An ``nltk_data`` folder at ``root`` holding ``tokenizers/punkt_tab/english`` in NLTK's tab format, written
+    from the same registry tables as ``sentence_tokenizer``: for tools that load punkt by name (the reference
+    checkers call ``nltk.download("punkt_tab")`` and ``nltk.data.load``), offline. Point ``NLTK_DATA`` or
+    ``nltk.data.path`` at ``root``."""
+    from punkt.data import load_module
+
+    m = load_module("english")
+    d = Path(root) / "tokenizers" / "punkt_tab" / "english"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "abbrev_types.txt").write_text("\n".join(sorted(m.ABBREV_TYPES)), encoding="utf-8")
+    (d / "sent_starters.txt").write_text("\n".join(sorted(m.SENT_STARTERS)), encoding="utf-8")
+    (d / "collocations.tab").write_text("\n".join("\t".join(t) for t in sorted(m.COLLOCATIONS)), encoding="utf-8")
+    (d / "ortho_context.tab").write_text("\n".join(f"{k}\t{v}" for k, v in sorted(m.ORTHO_CONTEXT.items())),
+                                         encoding="utf-8")
+    return Path(root)
 
 
 def split_sentences(text: str) -> list[str]:
