@@ -189,7 +189,8 @@ def report_gsm8k(run_dir: Path) -> dict:
         out[name] = {"k": sum(hits), "n": len(hits), **{m: s[m] for m in ("value", "low", "high")}, "verdict": v}
         print(f"{name:26} {sum(hits):3d}/{len(hits):<4d} {pct(s):>15}  {100 * card:4.1f}  {v}")
     return {"bench": "reproduce_gsm8k", "run": str(run_dir), "n": len(ok), "truncated": truncated,
-            "max_tokens": max_tokens, "stop": params.get("stop"), "card": CARD["gsm8k_5shot"], "results": out}
+            "max_tokens": max_tokens,
+            "stop": params.get("stop") or (params.get("extra_body") or {}).get("stop"), "card": CARD["gsm8k_5shot"], "results": out}
 
 
 def main() -> None:
