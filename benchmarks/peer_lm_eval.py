@@ -81,8 +81,6 @@ def run_lm_eval(exe: Path, base_url: str, model: str, task_dir: Path, out: Path,
     if proc.returncode:
         sys.exit(f"lm-eval failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     (samples,) = list(out.rglob(f"samples_{TASK}_*.jsonl"))
-    if os.environ.get("PEER_KEEP"):
-        shutil.copy(samples, os.environ["PEER_KEEP"])
     return [json.loads(line) for line in samples.read_text().splitlines() if line.strip()]
 
 
@@ -174,6 +172,8 @@ def main() -> int:
     ap.add_argument("--task", choices=("gsm8k", "ifeval"), default="gsm8k")
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--data", help="the task's file (default: ../shared/benchmarks/<gsm8k_test|ifeval_input_data>)")
+    ap.add_argument("--keep", help="copy assay's run folder and lm-eval's samples file (renamed samples_<task>_...) "
+                                   "into this folder, for `assay compare RUN SAMPLES`")
     args = ap.parse_args()
     if not args.lm_eval or not Path(args.lm_eval).exists():
         sys.exit('lm-eval not found: python -m venv /tmp/lmeval && /tmp/lmeval/bin/pip install '
@@ -205,6 +205,13 @@ def main() -> int:
             task_dir = lm_eval_task(exe, "ifeval", tmp, [], [x for x in rows if json.loads(x)["key"] in keys],
                                     test_split="test")
         theirs = run_lm_eval(exe, ep.base_url, ep.model, task_dir, tmp / "lm", args.limit)
+        if args.keep:  # lm-eval names the file after the task; assay compare pairs suites by that name
+            keep = Path(args.keep)
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(res.run_dir, keep / res.run_dir.name, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".lock"))
+            (samples,) = list((tmp / "lm").rglob(f"samples_{TASK}_*.jsonl"))
+            shutil.copy(samples, keep / samples.name.replace(f"samples_{TASK}_", f"samples_{args.task}_"))
 
     cmp = compare_gsm8k(ours, theirs) if args.task == "gsm8k" else compare_ifeval(ours, theirs)
     n = cmp["n"]

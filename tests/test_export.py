@@ -130,3 +130,37 @@ def test_lm_eval_file_of_other_docs_is_compared_unpaired_with_a_warning(run_dir,
     bad.write_text(json.dumps({"doc_id": 0, "metrics": ["acc"], "acc": "yes"}) + "\n")
     res = CliRunner().invoke(app, ["compare", str(run_dir), str(bad)])
     assert res.exit_code != 0 and "no numeric 'acc'" in res.output and "Traceback" not in res.output
+
+
+# Recorded by `python benchmarks/peer_lm_eval.py --task gsm8k|ifeval --limit 12 --keep tests/fixtures/lm_eval_peer`:
+# the same llama.cpp server answered assay and lm-eval 0.4.13 (local-chat-completions); the samples files are
+# lm-eval's own output, renamed from its task name to the suite's.
+PEER = Path(__file__).parent / "fixtures" / "lm_eval_peer"
+
+
+@pytest.mark.parametrize("task, filters", [("gsm8k", ["strict-match", "flexible-extract"]), ("ifeval", ["none"])])
+def test_compare_pairs_a_run_with_lm_evals_own_samples_file_by_document_text(task, filters, tmp_path):
+    from assay.report.export import load_lm_eval_samples
+
+    (samples,) = PEER.glob(f"samples_{task}_*.jsonl")
+    (run,) = [d for d in PEER.iterdir() if d.is_dir() and task in json.loads((d / "summary.json").read_text())["suites"]]
+    rows = [json.loads(x) for x in samples.read_text().splitlines()]
+    assert sorted({r["filter"] for r in rows}) == sorted(filters) and len(rows) == 12 * len(filters)
+    # lm-eval's doc is the dataset row, so no doc_hash is shared with assay's records: pairing is by the document text
+    for f in filters:
+        res = CliRunner().invoke(app, ["compare", str(run), str(samples), "--lm-eval-filter", f,
+                                       "--out", str(tmp_path / f)], env={"COLUMNS": "250"})
+        assert res.exit_code == 0, res.output
+        assert "shares no doc_hash" not in res.output
+        (pair,) = json.loads(res.output.strip().splitlines()[-1])["pairs"]
+        imported = load_lm_eval_samples(samples, lm_filter=f)
+        theirs = sum(r.value for r in imported.records) / 12
+        assert pair["suite"] == task and pair["n"] == 12
+        ours = json.loads((run / "summary.json").read_text())["suites"][task]["value"]
+        assert pytest.approx(pair["diff"], abs=1e-9) in (theirs - ours, ours - theirs)
+    imported = load_lm_eval_samples(samples)
+    assert len(imported.records) == 12 and len({r.sample_id for r in imported.records}) == 12  # one filter read
+    if len(filters) > 1:
+        assert any("flexible-extract" in n for n in imported.notes)
+        res = CliRunner().invoke(app, ["compare", str(run), str(samples), "--lm-eval-filter", "nope"])
+        assert res.exit_code != 0 and "has no filter 'nope'" in res.output and "strict-match" in res.output

@@ -77,7 +77,8 @@ def register(app: typer.Typer) -> None:
     @one_line_errors
     def compare(
         runs: Annotated[list[str], typer.Argument(help="Two or more eval runs (folders or run ids) or lm-eval samples "
-                                                       "files (samples_<task>_*.jsonl, paired by doc_hash); one is "
+                                                       "files (samples_<task>_*.jsonl, paired by doc_hash or the "
+                                                       "document's text); one is "
                                                        "enough with --against-claims.")],
         bench: Annotated[Optional[list[str]], typer.Option(
             "--bench", help="Bench run(s) to join for TTFT / tok/s / memory (default: bench runs of the same model "
@@ -94,6 +95,9 @@ def register(app: typer.Typer) -> None:
                             "(URL, 'embedded' or a preset; see assay judge).")] = None,
         judge_limit: Annotated[Optional[int], typer.Option(
             "--judge-limit", help="At most N samples per suite for --judge.", min=1)] = None,
+        lm_eval_filter: Annotated[Optional[str], typer.Option(
+            "--lm-eval-filter", help="Which of an lm-eval samples file's filters to read (e.g. strict-match, "
+                                     "flexible-extract; default: the file's first).")] = None,
     ) -> None:
         """Compare runs on their shared samples: model × suite table, paired bootstrap CI of each difference, exact
         McNemar p, win/tie/loss, minimum detectable difference and a verdict; warns when fingerprints differ in more
@@ -104,9 +108,10 @@ def register(app: typer.Typer) -> None:
 
         from assay.report.export import is_lm_eval_samples, load_lm_eval_samples, pair_by_doc_hash
 
-        loaded = [load_lm_eval_samples(Path(r)) if is_lm_eval_samples(Path(r)) else load_eval_run(r, runs_dir)
-                  for r in runs]
+        loaded = [load_lm_eval_samples(Path(r), lm_filter=lm_eval_filter) if is_lm_eval_samples(Path(r))
+                  else load_eval_run(r, runs_dir) for r in runs]
         pairing_warnings = pair_by_doc_hash(loaded)
+        pairing_warnings += [n for r in loaded if is_lm_eval_samples(r.path) for n in r.notes[1:]]  # the filter
         benches = [load_bench_run(b, runs_dir) for b in bench or []]
         for r in loaded:
             mine = [b for b in benches if b.model and _same(b.model, r.model)]

@@ -208,17 +208,27 @@ def is_lm_eval_samples(path: Path) -> bool:
     return p.is_file() and p.name.startswith("samples_") and p.suffix == ".jsonl"
 
 
-def load_lm_eval_samples(path: Path, metric: str | None = None) -> EvalRun:
+def load_lm_eval_samples(path: Path, metric: str | None = None, lm_filter: str | None = None) -> EvalRun:
     """An lm-eval samples file as an EvalRun for ``assay compare``. Samples are identified by ``doc_hash`` (so they
     pair with another harness's file of the same docs, or with an assay export); the score is ``metric`` (default:
-    the first name in the row's ``metrics``), which must be a number per sample."""
+    the first name in the row's ``metrics``), which must be a number per sample. lm-eval writes one row per document
+    *and filter* (gsm8k: ``strict-match`` and ``flexible-extract``): one filter is read, ``lm_filter`` or else the
+    file's first, and the others are named in the run's notes."""
     from assay.evals.scorecard import summarize
     from assay.store import EvalManifest
 
     path = Path(path)
     task = path.name.removeprefix("samples_").rsplit("_", 1)[0] or "lm-eval"
+    rows = list(iter_jsonl(path, missing="lm-eval samples file not found: {path}"))
+    filters = list(dict.fromkeys(str(row.get("filter", "none")) for _, row in rows))
+    chosen = lm_filter or (filters[0] if filters else "none")
+    if lm_filter and lm_filter not in filters:
+        raise DataError(f"{path.name} has no filter {lm_filter!r}: it has {', '.join(filters)} "
+                        "(pick one with --lm-eval-filter)")
     recs = []
-    for lineno, row in iter_jsonl(path, missing="lm-eval samples file not found: {path}"):
+    for lineno, row in rows:
+        if str(row.get("filter", "none")) != chosen:
+            continue
         name = metric or (row.get("metrics") or [None])[0]
         value = row.get(name) if name else None
         if isinstance(value, bool):
@@ -238,8 +248,33 @@ def load_lm_eval_samples(path: Path, metric: str | None = None) -> EvalRun:
     manifest = EvalManifest(run_id=path.stem, created_at="", status="finished",
                             fingerprint={"model": f"lm-eval:{path.parent.name}", "suites": {task: {"version": "?"}}},
                             fingerprint_hash="")
+    notes = ["imported from an lm-eval samples file: paired on doc_hash, else on the document's text"]
+    if len(filters) > 1:
+        notes.append(f"lm-eval filter {chosen!r} read (the file also has {', '.join(f for f in filters if f != chosen)}"
+                     "; choose with --lm-eval-filter)")
     return EvalRun(path=path, manifest=manifest, records=recs, card=summarize(recs), label=f"lm-eval {task}",
-                   notes=["imported from an lm-eval samples file: paired on doc_hash"])
+                   notes=notes)
+
+
+def _texts(value: Any, min_len: int = 16) -> list[str]:
+    """The strings (of at least ``min_len`` characters) in a document or an input, nested values included."""
+    if isinstance(value, str):
+        return [value.strip()] if len(value.strip()) >= min_len else []
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _texts(v, min_len)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _texts(v, min_len)]
+    return []
+
+
+def _text_index(imported: list[EvalRun]) -> dict[tuple[str, str], str]:
+    """(suite, text) -> doc_hash for every text that names exactly one document of its file."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for imp in imported:
+        for rec in imp.records:
+            for t in _texts(rec.input):
+                seen.setdefault((rec.suite, t), set()).add(rec.sample_id)
+    return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1}
 
 
 def pair_by_doc_hash(runs: list[EvalRun]) -> list[str]:
@@ -249,10 +284,21 @@ def pair_by_doc_hash(runs: list[EvalRun]) -> list[str]:
     imported = [r for r in runs if is_lm_eval_samples(r.path)]
     if not imported:
         return []
+    known = {rec.sample_id for imp in imported for rec in imp.records}
+    by_text = _text_index(imported)
+
+    def key(rec: Record) -> str:
+        h = doc_hash(_doc(rec))
+        if h in known:  # an assay export of the same run
+            return h
+        # another harness's file: its doc is the dataset row, so match the row by the text the prompt was built from
+        # (GSM8K's question, IFEval's prompt) when that text names one document
+        return next((by_text[(rec.suite, t)] for t in _texts(rec.input) if (rec.suite, t) in by_text), h)
+
     for r in runs:
         if r in imported:
             continue
-        r.records = [rec.model_copy(update={"sample_id": doc_hash(_doc(rec)),
+        r.records = [rec.model_copy(update={"sample_id": key(rec),
                                             "meta": {**(rec.meta or {}), "assay_sample_id": rec.sample_id}})
                      for rec in r.records]
     warnings = []
