@@ -34,3 +34,50 @@ def test_replicas_refuse_a_fixed_port():
     with pytest.raises(AssayError, match="each replica needs its own port"):
         with provide(model="smollm2-135m", replicas=2, port=8000):
             pass
+
+
+class _Mem:
+    def __init__(self, available: int):
+        self.available = available
+
+
+@pytest.mark.parametrize("cores, kw, mem_gib, expect", [
+    (2, {"concurrency": 8}, 16, 2),                      # the measured case: 2 cores, requests in flight
+    (16, {"concurrency": 8}, 16, 2),                     # never more than 2 unasked
+    (1, {"concurrency": 8}, 16, 1),                      # one core: nothing to split
+    (2, {"concurrency": 1}, 16, 1),                      # one request at a time: a second server idles
+    (2, {"concurrency": 8, "port": 8001}, 16, 1),        # the user placed the server
+    (2, {"concurrency": 8, "threads": 2}, 16, 1),
+    (2, {"concurrency": 8, "extra_args": ["--n_batch", "64"]}, 16, 1),
+    (2, {"concurrency": 8, "engine": "vllm"}, 16, 1),    # vLLM batches: one server
+    (2, {"concurrency": 8}, 2, 1),                       # two copies of the weights + 1 GiB each do not fit
+])
+def test_auto_replicas_rule(monkeypatch, cores, kw, mem_gib, expect):
+    import psutil
+
+    from assay import engines
+
+    monkeypatch.setattr(engines, "usable_cores", lambda: cores)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: _Mem(mem_gib * 2**30 - 2**29))
+    assert engines.auto_replicas("smollm2-135m", **kw) == expect
+    assert engines.auto_replicas("Qwen/Qwen3-4B-Instruct-2507", concurrency=8) == 1  # no GGUF: not llama.cpp
+
+
+def test_eval_starts_two_replicas_by_default_on_two_cores_and_one_when_told(tmp_path):
+    from typer.testing import CliRunner
+
+    from assay import engines
+    from assay.cli import app
+
+    expect = engines.auto_replicas("smollm2-135m", concurrency=8)
+    for extra, n in (([], expect), (["--replicas", "1"], 1)):
+        out = tmp_path / f"r{n}{len(extra)}"
+        res = CliRunner().invoke(app, ["eval", "--suite", "math", "--limit", "4", "--max-tokens", "8", "--out",
+                                       str(out), *extra], env={"COLUMNS": "200"})
+        assert res.exit_code == 0, res.output
+        (run,) = [d for d in out.iterdir() if d.is_dir()]
+        manifest = json.loads((run / "manifest.json").read_text())
+        assert len(manifest["endpoints"]) == n
+        assert ("2 replicas" in res.output) == (n == 2)
+    if engines.usable_cores() >= 2:
+        assert expect == 2  # this machine kind (2 cores, 24 GiB) takes the measured default

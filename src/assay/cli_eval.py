@@ -203,10 +203,12 @@ def register(app: typer.Typer) -> None:
                  "the fingerprint.")] = None,
         extra_body: Annotated[Optional[str], typer.Option(
             help="JSON object added to every request body (e.g. '{\"top_k\": 20}'); part of the fingerprint.")] = None,
-        replicas: Annotated[int, typer.Option(
+        replicas: Annotated[Optional[int], typer.Option(
             help="Start N engine replicas with the threads split between them; requests go to the least busy. "
-                 "llama-cpp-python serves one request at a time: 2 replicas × 1 thread ran the main job 3.4× faster "
-                 "on 2 cores (docs/engines.md).", min=1)] = 1,
+                 "Default: 2 llama.cpp servers on 2+ cores with -c 2 or more and room for two copies of the weights "
+                 "(llama-cpp-python serves one request at a time: 2 × 1 thread ran the main job 2.0× faster on 2 "
+                 "cores, same scores; docs/engines.md), else 1. --replicas 1 for one server.",
+            min=1, show_default=False)] = None,
         log_to: Annotated[Optional[str], typer.Option(
             "--log-to", help="Also log the finished run to a tracker: mlflow (MLFLOW_TRACKING_URI; default ./mlruns).")] = None,
         judge: Annotated[Optional[str], typer.Option(
@@ -263,12 +265,17 @@ def register(app: typer.Typer) -> None:
                                 chat_template_kwargs=_json_object("--chat-template-kwargs", chat_template_kwargs),
                                 extra_body=_json_object("--extra-body", extra_body))
         if not endpoint:
-            console.print(f"starting {model or 'smollm2-135m'} ...")
+            if replicas is None:
+                replicas = engines.auto_replicas(model, engine=engine, threads=threads, concurrency=concurrency,
+                                                 extra_args=engine_args(ctx, endpoint))
+            console.print(f"starting {model or 'smollm2-135m'}"
+                          + (f" ({replicas} replicas, threads split; --replicas 1 for one server)" if replicas > 1
+                             else "") + " ...")
         # a suite that needs tool calling (tools in native mode) gets an engine started tool-ready
         tools = any("tools" in (getattr(s, "requires", ()) or ()) for s in suites)
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
                              threads=threads, llama_amx=llama_amx, extra_args=engine_args(ctx, endpoint),
-                             tools=tools, replicas=replicas) as eps:
+                             tools=tools, replicas=replicas or 1) as eps:
             observer = RichObserver(console)
             try:
                 result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,

@@ -179,6 +179,34 @@ def connect(urls: list[str] | str, api_key: str | None = None, model: str | None
     return _connect(split_urls(urls), api_key=api_key or os.environ.get("ASSAY_API_KEY"), model=model)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity; a container's cpuset), not the host's count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def auto_replicas(model: str | None, *, engine: str | None = None, threads: int | None = None,
+                  port: int | None = None, concurrency: int = 1, extra_args: list[str] | None = None) -> int:
+    """How many llama.cpp servers an eval should start when ``--replicas`` is not given: 2 (threads split) where that
+    was measured to help — llama-cpp-python serves one request at a time, so with requests in flight two
+    single-thread servers ran the main job 2.0× faster on 2 cores with identical scores (docs/engines.md) — else 1.
+
+    One server when: the engine is not llama.cpp (vLLM batches), fewer than 2 usable cores, fewer than 2 requests in
+    flight, a fixed ``--port`` or ``--threads`` or engine flags after ``--`` (the user is placing the server), or two
+    copies of the weights (+1 GiB each) would not fit in the available memory. Never more than 2: more is unmeasured;
+    ask for it with ``--replicas N``."""
+    import psutil
+
+    from assay.models import resolve
+
+    spec = resolve(model)
+    if engine_name(engine or spec.default_engine) != "llama.cpp" or spec.gguf is None:
+        return 1
+    if usable_cores() < 2 or concurrency < 2 or port is not None or threads is not None or extra_args:
+        return 1
+    weights = spec.gguf_path().stat().st_size
+    return 2 if 2 * (weights + 2**30) < psutil.virtual_memory().available else 1
+
+
 @contextlib.contextmanager
 def provide(model: str | None = None, endpoints: list[str] | str | None = None, *, engine: str | None = None,
             api_key: str | None = None, ctx: int | None = None, threads: int | None = None,
@@ -187,9 +215,10 @@ def provide(model: str | None = None, endpoints: list[str] | str | None = None, 
             tools: bool = False, replicas: int = 1) -> Iterator[list[Endpoint]]:
     """Reuse running endpoints when given, else start an engine for ``model`` and stop it on exit.
 
-    ``replicas`` > 1 starts that many servers with the threads split between them (``threads`` or all cores, at least
-    one each); the client spreads requests over them (least outstanding). For llama-cpp-python, which serves one
-    request at a time, this is how a small model uses the cores: see docs/engines.md for the measured main job."""
+    ``replicas`` > 1 starts that many servers with the threads split between them (``threads`` or all usable cores,
+    at least one each); the client spreads requests over them (least outstanding). For llama-cpp-python, which serves
+    one request at a time, this is how a small model uses the cores: see docs/engines.md for the measured main job,
+    and ``auto_replicas`` for the choice ``assay eval`` makes when not told."""
     urls = split_urls(endpoints)
     if urls:
         yield connect(urls, api_key=api_key, model=model if model and not model.endswith(".gguf") else None)
@@ -198,7 +227,7 @@ def provide(model: str | None = None, endpoints: list[str] | str | None = None, 
         raise AssayError(f"--replicas {replicas}: must be at least 1")
     if replicas > 1 and port is not None:
         raise AssayError("--replicas with --port: each replica needs its own port; leave --port out")
-    each = max(1, (threads or os.cpu_count() or 1) // replicas) if replicas > 1 else threads
+    each = max(1, (threads or usable_cores()) // replicas) if replicas > 1 else threads
     servers = []
     try:
         for _ in range(replicas):
