@@ -345,7 +345,9 @@ def test_history_resume_restart_export_delete(page, stub, tmp_path):
         assert md.startswith("# first question")
         assert "## User\n\nfirst question" in md and "## Assistant" in md and "## System\n\nBe brief." in md
 
-        threads = _wait_db(lambda ts: len(ts) == 1 and len(_answers_in(ts[0])) == 2, db)
+        # the settings reach the thread's metadata just after the first reply's steps: wait for both
+        threads = _wait_db(lambda ts: len(ts) == 1 and len(_answers_in(ts[0])) == 2
+                           and "assay_settings" in (ts[0]["metadata"] or {}), db)
         tid = threads[0]["id"]
         assert threads[0]["userIdentifier"] == "local"
         assert [s["output"] for s in threads[0]["steps"] if s["type"] == "user_message"] == [
