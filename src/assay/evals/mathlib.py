@@ -441,9 +441,13 @@ class PublicMathSuite(BoxedMathSuite):
             self._rows = [self.item(i, row) for i, row in enumerate(read_jsonl(self.path()))]
         return self._rows
 
+    def scored_items(self) -> list[dict]:
+        """The items that are scored (all of them; a few-shot suite keeps its exemplars out)."""
+        return self.items()
+
     def samples(self, seed: int, limit: int | None):
         # file order: the public benchmarks are fixed sets; --limit N takes the first N, the same on every run
-        for it in self.items()[:limit]:
+        for it in self.scored_items()[:limit]:
             yield Sample(id=it["id"], input={"question": it["question"]}, target=it["answer"],
                          category=it.get("category", "all"), meta=it.get("meta", {}))
 

@@ -32,7 +32,7 @@ class GSM8K(PublicMathSuite):
     def __init__(self, data: str | None = None, download: bool = False, shots: int = 0):
         super().__init__(data=data, download=download)
         if shots < 0:
-            raise ValueError("gsm8k: shots must be 0 or more")
+            raise ValueError(f"shots={shots}: the number of exemplars must be 0 or more (e.g. --suite-opt shots=5)")
         self.shots = shots
         if shots:  # part of the fingerprint: a 5-shot run never resumes into a 0-shot one
             self.prompt_template = f"{shots}-shot multi-turn: " + FEWSHOT_TEMPLATE
@@ -45,11 +45,8 @@ class GSM8K(PublicMathSuite):
         ref = str(a).rsplit("####", 1)[-1].strip().replace(",", "")
         return {"id": f"gsm8k-{i:04d}", "question": q, "answer": ref, "category": "all", "solution": str(a)}
 
-    def samples(self, seed: int, limit: int | None):
-        items = self.items()[self.shots:]  # the exemplars are never scored
-        for it in items[:limit]:
-            yield Sample(id=it["id"], input={"question": it["question"]}, target=it["answer"],
-                         category=it.get("category", "all"), meta=it.get("meta", {}))
+    def scored_items(self) -> list[dict]:
+        return self.items()[self.shots:]  # the exemplars are never scored
 
     def messages(self, sample: Sample) -> list[dict]:
         if not self.shots:
