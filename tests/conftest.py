@@ -2,6 +2,10 @@
 
 - ``assay_home``   : ASSAY_HOME points at a temp dir for every test (no user data touched).
 - ``embedded``     : a running llama.cpp server with SmolLM2-135M (session scope) -> assay.engines.Endpoint
+- ``cpu_family``   : every test that uses ``embedded`` (or asks for ``cpu_family``) runs twice, once per CPU family
+                     this project's machines come in: ``noamx`` (AMD EPYC) and ``amx`` (Intel Xeon with AMX, where
+                     llama.cpp's AMX probe crashes). The family the machine is not is faked (``ASSAY_CPUINFO`` and the
+                     probe's cached verdict), so a developer on one family sees what the other would.
 - ``stub``         : a fresh StubServer per test (factory: stub(reply=..., gap_s=...))
 - ``shared_benchmarks``: path of ../shared/benchmarks, or the test is skipped with the reason.
 """
@@ -25,12 +29,114 @@ def assay_home(tmp_path_factory, monkeypatch):
     return home
 
 
+# ---- the two CPU families ---------------------------------------------------------------------------------------------
+AMX_FLAGS = frozenset({"fpu", "sse4_2", "avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"})
+PLAIN_FLAGS = frozenset({"fpu", "sse4_2", "avx2", "avx512f", "avx512_bf16"})
+CRASH = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
+
+
+def host_family() -> str:
+    """The family of the CPU this runs on (the real /proc/cpuinfo, whatever ASSAY_CPUINFO says)."""
+    from assay.engines import amx
+
+    return "amx" if amx.has_amx(amx.cpu_flags("/proc/cpuinfo")) else "noamx"
+
+
+def families() -> list[str]:
+    """``noamx`` and ``amx``; ``ASSAY_TEST_CPU_FAMILIES=noamx`` (comma list) narrows it for a quick local run."""
+    asked = [f.strip() for f in os.environ.get("ASSAY_TEST_CPU_FAMILIES", "noamx,amx").split(",") if f.strip()]
+    bad = [f for f in asked if f not in ("noamx", "amx")]
+    if bad:
+        raise pytest.UsageError(f"ASSAY_TEST_CPU_FAMILIES={bad[0]!r}: use noamx, amx or noamx,amx")
+    return asked
+
+
+class CpuFamily:
+    """One CPU family as assay sees it: the real CPU when it is of that family, else faked for assay's decisions.
+
+    Faked ``amx`` on an EPYC: ``ASSAY_CPUINFO`` names a cpuinfo with the AMX flags, and the machine cache in
+    ``$ASSAY_HOME`` holds the verdict an AMX Xeon under a hypervisor gets (the probe crashed), so llama.cpp starts
+    with its extra buffer types off — the same kernels, float order and messages as on that machine. Faking
+    ``noamx`` on an AMX CPU is impossible (ggml reads the hardware: the AMX path would crash), so that case skips."""
+
+    def __init__(self, name: str, cpuinfo: Path | None):
+        self.name, self.cpuinfo = name, cpuinfo
+
+    @property
+    def faked(self) -> bool:
+        return self.cpuinfo is not None
+
+    @property
+    def amx(self) -> bool:
+        return self.name == "amx"
+
+    def __repr__(self) -> str:
+        return f"CpuFamily({self.name}{', faked' if self.faked else ''})"
+
+    def seed(self, home: Path) -> None:
+        """Write the crashed-probe verdict for the faked AMX CPU into ``home``'s machine cache."""
+        if not (self.faked and self.amx):
+            return
+        from assay.engines import amx
+
+        flags, model = amx.cpu_flags(self.cpuinfo), amx.cpu_model(self.cpuinfo)
+        d = amx.decide("auto", Path("unused-by-a-probe-command.gguf"), flags=flags, model=model,
+                       cache_path=Path(home) / "machine.json", probe_command=CRASH)
+        assert not d.extra_bufts, d
+
+    def env(self, base: dict | None = None, home: Path | None = None) -> dict:
+        """``base`` (default os.environ) with this family applied, for a subprocess; seeds ``home`` if given."""
+        env = dict(os.environ if base is None else base)
+        if self.faked:
+            env["ASSAY_CPUINFO"] = str(self.cpuinfo)
+        if home is not None:
+            env["ASSAY_HOME"] = str(home)
+            self.seed(home)
+        return env
+
+    def apply(self, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+        """This process as a machine of this family: ``ASSAY_CPUINFO`` set and ``home`` seeded."""
+        if self.faked:
+            monkeypatch.setenv("ASSAY_CPUINFO", str(self.cpuinfo))
+        self.seed(home)
+
+
+def pytest_generate_tests(metafunc):
+    if "cpu_family" in metafunc.fixturenames:
+        metafunc.parametrize("cpu_family", families(), indirect=True, scope="session", ids=lambda f: f"cpu-{f}")
+
+
 @pytest.fixture(scope="session")
-def embedded_server(tmp_path_factory):
+def cpu_family(request, tmp_path_factory) -> CpuFamily:
+    name = getattr(request, "param", host_family())
+    host = host_family()
+    if name == host:
+        return CpuFamily(name, None)
+    if host == "amx":
+        pytest.skip("a CPU without AMX cannot be faked on this AMX CPU (ggml takes the AMX path from the hardware); "
+                    "the cpu-amx run is the real one here")
+    path = tmp_path_factory.mktemp("cpuinfo") / "cpuinfo"
+    flags = AMX_FLAGS if name == "amx" else PLAIN_FLAGS
+    path.write_text(f"processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C (faked for tests)\n"
+                    f"flags\t\t: {' '.join(sorted(flags))}\n\n")
+    return CpuFamily(name, path)
+
+
+@pytest.fixture(scope="session")
+def embedded_server(tmp_path_factory, cpu_family):
     from assay.engines import start
 
-    os.environ.setdefault("ASSAY_HOME", str(tmp_path_factory.mktemp("engine_home")))
-    server = start("smollm2-135m", ctx=4096)
+    home = tmp_path_factory.mktemp("engine_home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ASSAY_HOME", str(home))
+    cpu_family.apply(mp, home)
+    try:
+        server = start("smollm2-135m", ctx=4096)
+    finally:
+        mp.undo()
+    if cpu_family.faked or not cpu_family.amx:  # faked AMX: the probe crashed; no AMX: the repack path stays on
+        want = "off" if cpu_family.amx else "on"
+        assert server.endpoint.extra["llama_amx"]["setting"] == want, (cpu_family, server.endpoint.extra)
     yield server
     server.stop()
 

@@ -141,3 +141,59 @@ def test_suite_object_from_outside_can_be_rescored(stub, tmp_path):
     assert res.manifest.suite_refs == {"shout": "test_suite_base:Shout"}
     again = rescore(res.run_dir)  # no suites passed: rebuilt from the class the manifest names
     assert again["summary"]["suites"]["shout"]["value"] == pytest.approx(0.75) and again["changed"] == 0
+
+
+@pytest.fixture
+def sums_module(tmp_path, monkeypatch):
+    """The docs' 25-line example dropped into the built-in suites package as ``sums.py``, as docs/architecture.md
+    tells a user to (the package's search path gets a temp folder holding the file; the source tree is untouched)."""
+    import assay.evals.suites as reg
+
+    code = re.search(r"## A suite in 25 lines.*?```python\n(.*?)```", DOCS.read_text(), re.S).group(1)
+    folder = tmp_path / "dropped"
+    folder.mkdir()
+    (folder / "sums.py").write_text(code)
+    monkeypatch.setattr(reg, "__path__", [*reg.__path__, str(folder)])
+    sys.modules.pop("assay.evals.suites.sums", None)
+    yield
+    sys.modules.pop("assay.evals.suites.sums", None)
+
+
+def test_docs_suite_dropped_into_the_package_runs_resumes_rescores_and_reports(sums_module, stub, tmp_path):
+    """A module with no ``make()``: its ``Suite`` subclass is the suite (``assay eval --suite sums`` as documented)."""
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+    from assay.evals.suites import available
+    from assay.report.runs import load_eval_run
+
+    assert "sums" in available() and type(get_suite("sums", n=3)).__name__ == "Sums"
+    with pytest.raises(AssayError, match="suite 'sums' has no option 'digit'; valid options: n .*digits"):
+        get_suite("sums", digit=3)
+    answers = {f"What is {s.input['a']} + {s.input['b']}?": s.target for s in get_suite("sums", n=5).samples(0, None)}
+    st = stub(reply=lambda req: f"{answers[req['messages'][-1]['content'].split(' Just')[0]]}")
+    out = tmp_path / "runs"
+    cli = CliRunner()
+    args = ["eval", "--endpoint", st.base_url, "--suite", "sums", "--suite-opt", "n=5", "--out", str(out)]
+    first = cli.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    run_dir = next(out.iterdir())
+    assert load_eval_run(run_dir).suites["sums"]["value"] == 1.0 and load_eval_run(run_dir).suites["sums"]["n"] == 5
+    n_calls = len(st.requests)
+    again = cli.invoke(app, args)  # the same command resumes: nothing asked twice
+    assert again.exit_code == 0 and len(st.requests) == n_calls
+    res = cli.invoke(app, ["eval", "--rescore", str(run_dir)])
+    assert res.exit_code == 0, res.output
+    res = cli.invoke(app, ["report", str(run_dir)])
+    assert res.exit_code == 0, res.output
+
+
+def test_a_suite_module_with_two_unnamed_suites_is_one_line(tmp_path, monkeypatch):
+    import assay.evals.suites as reg
+
+    (tmp_path / "twice.py").write_text(
+        "from assay.evals.base import Suite\nclass A(Suite):\n    name = 'a'\nclass B(Suite):\n    name = 'b'\n")
+    monkeypatch.setattr(reg, "__path__", [*reg.__path__, str(tmp_path)])
+    with pytest.raises(AssayError, match=r"defines 2 Suite subclasses \(A, B\): give exactly one the name 'twice'"):
+        get_suite("twice")
+    sys.modules.pop("assay.evals.suites.twice", None)

@@ -76,13 +76,46 @@ def test_serves_the_embedded_model_under_its_preset_name_on_loopback(server, ep)
 
 
 def test_chat_answers_from_the_converted_gguf(ep):
+    """A chat reply of exactly the forced length, counted the same way by usage and by the served tokenizer. What a
+    135M model answers greedily flips with the CPU's float order (an AMX Xeon answers "L'Étoile…" to the capital of
+    France), so the content itself is not asserted here: whether the weights are the model's is the next test's."""
     r = httpx.post(f"{ep.base_url}/chat/completions", timeout=120, json={
         "model": ep.model, "messages": [{"role": "user", "content": "What is the capital of France?"}],
-        "max_tokens": 24, "temperature": 0})
+        "max_tokens": 24, "temperature": 0, "ignore_eos": True})
     body = r.json()
     assert r.status_code == 200, body
-    assert "paris" in body["choices"][0]["message"]["content"].lower()
-    assert body["usage"]["prompt_tokens"] > 10 and body["usage"]["completion_tokens"] > 0
+    text, usage = body["choices"][0]["message"]["content"], body["usage"]
+    assert text.strip() and body["choices"][0]["finish_reason"] == "length" and usage["completion_tokens"] == 24
+    tok = httpx.post(f"{ep.base_url.removesuffix('/v1')}/tokenize", timeout=60, json={
+        "model": ep.model, "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        "add_generation_prompt": True}).json()
+    assert usage["prompt_tokens"] == tok["count"] > 10
+
+
+def _sentence_logprob(ep, text: str) -> tuple[float, list[int]]:
+    """Sum of the log-probabilities of ``text``'s tokens after the first, teacher-forced (``echo`` + ``logprobs``)."""
+    r = httpx.post(f"{ep.base_url}/completions", timeout=120, json={
+        "model": ep.model, "prompt": text, "max_tokens": 1, "temperature": 0, "echo": True, "logprobs": 0})
+    assert r.status_code == 200, r.text
+    tok = httpx.post(f"{ep.base_url.removesuffix('/v1')}/tokenize", timeout=60,
+                     json={"model": ep.model, "prompt": text}).json()["tokens"]
+    lps = r.json()["choices"][0]["logprobs"]["token_logprobs"][:len(tok)]
+    return sum(x for x in lps if x is not None), tok
+
+
+def test_converted_weights_are_the_model_llama_cpp_serves(ep):
+    """The bf16 checkpoint converted from the GGUF is the same model: the same token ids as llama.cpp's tokenizer for
+    the same text, and a likelihood margin no float-order difference can flip — a right fact is more likely than a
+    wrong one by several nats (measured ~8 on both CPU families), where garbled weights give about none."""
+    from assay.engines.llamacpp import local_tokenizer
+    from assay.models import resolve
+
+    right, ids = _sentence_logprob(ep, "The capital of France is Paris.")
+    wrong, _ = _sentence_logprob(ep, "The capital of France is Banana.")
+    assert right - wrong > 3.0, (right, wrong)
+    llama_ids = local_tokenizer(str(resolve("smollm2-135m").gguf_path()))("The capital of France is Paris.")
+    n = min(len(ids), len(llama_ids))  # a BOS one side adds is not the text's
+    assert abs(len(ids) - len(llama_ids)) <= 1 and ids[-n:] == llama_ids[-n:] and n >= 7, (ids, llama_ids)
 
 
 def test_streamed_usage_counts_every_forced_token(ep):

@@ -188,7 +188,9 @@ def auto_replicas(model: str | None, *, engine: str | None = None, threads: int 
                   port: int | None = None, concurrency: int = 1, extra_args: list[str] | None = None) -> int:
     """How many llama.cpp servers an eval should start when ``--replicas`` is not given: 2 (threads split) where that
     was measured to help — llama-cpp-python serves one request at a time, so with requests in flight two
-    single-thread servers ran the main job 2.0× faster on 2 cores with identical scores (docs/engines.md) — else 1.
+    single-thread servers ran the main job 2.0× faster on a 2-vCPU AMD EPYC and 1.74× faster on a 2-vCPU AMX Xeon
+    (its extra buffer types off), with identical scores (docs/engines.md) — else 1. Both CPU families gain, so the
+    rule does not look at the family.
 
     One server when: the engine is not llama.cpp (vLLM batches), fewer than 2 usable cores, fewer than 2 requests in
     flight, a fixed ``--port`` or ``--threads`` or engine flags after ``--`` (the user is placing the server), or two

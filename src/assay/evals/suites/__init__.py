@@ -1,7 +1,8 @@
 """Suite registry: one module per built-in suite in this package, plus suites from other packages.
 
-``get_suite("math", n_generated=50)`` imports ``assay.evals.suites.math`` and calls its ``make()`` with the options
-checked first (a wrong name or type is one line naming the valid options). Another package adds a suite with an
+``get_suite("math", n_generated=50)`` imports ``assay.evals.suites.math`` and builds the suite with the options
+checked first (a wrong name or type is one line naming the valid options): the module's ``make()`` if it has one,
+else the ``Suite`` subclass the module defines (docs/architecture.md's "A suite in 25 lines" is such a module). Another package adds a suite with an
 entry point in the group ``assay.suites``, pointing at a ``Suite`` subclass or a ``make``-style factory::
 
     [project.entry-points."assay.suites"]
@@ -40,7 +41,7 @@ def available() -> list[str]:
 def factory(name: str) -> Any:
     """What builds suite ``name``: a module's ``make`` or an entry point's object."""
     if name in _builtin():
-        return importlib.import_module(f"{__name__}.{name}").make
+        return _module_factory(name, importlib.import_module(f"{__name__}.{name}"))
     ep = _plugins().get(name)
     if ep is None:
         raise AssayError(f"unknown suite {name!r}: choose from {', '.join(available())}")
@@ -48,6 +49,25 @@ def factory(name: str) -> Any:
         return ep.load()
     except Exception as e:  # noqa: BLE001 - a broken plugin is its own one-line error
         raise AssayError(f"suite {name!r} (entry point {ep.value}) failed to load: {type(e).__name__}: {e}") from None
+
+
+def _module_factory(name: str, module: Any) -> Any:
+    """A built-in module's ``make``, else the one ``Suite`` subclass defined in it (the one named ``name`` when there
+    are several)."""
+    make = getattr(module, "make", None)
+    if callable(make):
+        return make
+    from assay.evals.base import Suite
+
+    classes = [c for c in vars(module).values()
+               if inspect.isclass(c) and issubclass(c, Suite) and c is not Suite and c.__module__ == module.__name__]
+    if len(classes) > 1:
+        classes = [c for c in classes if c.name == name] or classes
+    if len(classes) != 1:
+        found = ", ".join(c.__name__ for c in classes) or "none"
+        raise AssayError(f"suite module {module.__name__} defines {len(classes)} Suite subclasses ({found}): "
+                         f"give exactly one the name {name!r}, or add a make() that builds it")
+    return classes[0]
 
 
 def _build(name: str, make: Any, options: dict):
