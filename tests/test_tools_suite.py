@@ -250,13 +250,17 @@ def test_bfcl_loader_errors(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tool_server(tmp_path_factory):
-    import os
-
+def tool_server(tmp_path_factory, cpu_family):
     from assay.engines import start
 
-    os.environ.setdefault("ASSAY_HOME", str(tmp_path_factory.mktemp("tools_home")))
-    server = start("smollm2-135m", ctx=4096, tools=True)
+    home = tmp_path_factory.mktemp("tools_home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ASSAY_HOME", str(home))
+    cpu_family.apply(mp, home)
+    try:
+        server = start("smollm2-135m", ctx=4096, tools=True)
+    finally:
+        mp.undo()
     yield server
     server.stop()
 
