@@ -40,6 +40,16 @@ LlamaAmxOpt = Annotated[
                                      "AMX where a one-time probe crashed (cached per machine).")
 ]
 
+# Sampling knobs beyond temperature / top_p. Not given: assay sends the neutral value (off / none), not the engine's
+# own default (llama-cpp-python would apply top_k 40, min_p 0.05, repeat_penalty 1.1); the manifest records them.
+TopKOpt = Annotated[Optional[int], typer.Option(
+    "--top-k", min=0, help="Top-k sampling (0 = off, the default sent to every engine).", show_default=False)]
+MinPOpt = Annotated[Optional[float], typer.Option(
+    "--min-p", min=0.0, max=1.0, help="Min-p sampling (default 0 = off).", show_default=False)]
+RepeatPenaltyOpt = Annotated[Optional[float], typer.Option(
+    "--repeat-penalty", min=0.0, help="Repetition penalty (default 1.0 = none; llama-cpp-python's own default, "
+                                      "1.1, applies only if you ask for it).", show_default=False)]
+
 
 def one_line_errors(fn):
     """Turn a domain exception into one line on stderr and exit code 1 (tests call the library and let it raise)."""

@@ -15,7 +15,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
+from assay.cli_common import (ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, LlamaAmxOpt, MinPOpt, ModelOpt,
+                              RepeatPenaltyOpt, ThreadsOpt, TopKOpt, engine_args, one_line_errors)
 
 # The quick default set: these suites, where the registry has them, each with DEFAULT_LIMIT samples.
 DEFAULT_SUITES = ("math", "ifeval", "json", "logic", "translate")
@@ -183,6 +184,7 @@ def register(app: typer.Typer) -> None:
         concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Requests in flight.", min=1)] = 8,
         temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
         top_p: Annotated[float, typer.Option(help="Nucleus sampling.")] = 1.0,
+        top_k: TopKOpt = None, min_p: MinPOpt = None, repeat_penalty: RepeatPenaltyOpt = None,
         max_tokens: Annotated[int, typer.Option(help="Max new tokens per answer.", min=1)] = DEFAULT_MAX_TOKENS,
         out: Annotated[str, typer.Option(help="Folder holding run folders.")] = "runs",
         rescore: Annotated[Optional[str], typer.Option(
@@ -261,7 +263,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"--log-to {log_to!r}: the tracker assay knows is mlflow")
         opts = suite_options(names, data, suite_opt)
         suites = build_suites(names, opts)
-        params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
+        params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, top_k=top_k,
+                                min_p=min_p, repeat_penalty=repeat_penalty,
                                 chat_template_kwargs=_json_object("--chat-template-kwargs", chat_template_kwargs),
                                 extra_body=_json_object("--extra-body", extra_body))
         if not endpoint:
@@ -276,6 +279,9 @@ def register(app: typer.Typer) -> None:
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
                              threads=threads, llama_amx=llama_amx, extra_args=engine_args(ctx, endpoint),
                              tools=tools, replicas=replicas or 1) as eps:
+            from assay.client import describe_sampling, effective_sampling
+
+            console.print(describe_sampling(effective_sampling(params, eps[0]), eps[0]), soft_wrap=True, highlight=False)
             observer = RichObserver(console)
             try:
                 result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,

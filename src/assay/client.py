@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assay.common import split_think
 from assay.common import split_think as split_thinking  # noqa: F401 - the name tests and users import
+from assay.engines import KNOBS as _KNOBS
 from assay.errors import EndpointUnreachable, EngineDied, RequestError
 
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ class SamplingParams(BaseModel):
     stop: list[str] | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
+    # None: the neutral value is sent (top-k off, min-p 0, no repetition penalty), not the engine's own default
+    top_k: int | None = Field(None, ge=0)
+    min_p: float | None = Field(None, ge=0.0, le=1.0)
+    repeat_penalty: float | None = Field(None, gt=0.0)
     response_format: dict | None = None  # {"type": "json_schema", "json_schema": {...}} or {"type": "json_object"}
     ignore_eos: bool = False  # llama.cpp and vLLM accept it; forces output length in benchmarks
     # sent as they are in the request body (vLLM: {"chat_template_kwargs": {"enable_thinking": false}}, top_k, ...)
@@ -85,7 +90,71 @@ class SamplingParams(BaseModel):
         return kw
 
 
-_LATE_FIELDS = ("extra_body", "chat_template_kwargs", "tools", "tool_choice")
+_LATE_FIELDS = ("extra_body", "chat_template_kwargs", "tools", "tool_choice", "top_k", "min_p", "repeat_penalty")
+
+
+def engine_request(params: SamplingParams, ep: "Endpoint") -> dict[str, Any]:
+    """The request's sampling fields for ``ep``'s engine: ``params.request_kwargs()``, a JSON schema in the form the
+    engine takes, and every knob of ``engines.KNOBS`` the engine reads — the user's value, else the neutral one —
+    under the engine's own field name (a field the user put in ``extra_body`` wins). A knob the user set that the
+    engine cannot be sent is a one-line error naming ``--extra-body``."""
+    from assay.errors import AssayError
+
+    kw = _engine_compat(params.request_kwargs(), ep)
+    s = ep.caps.sampling
+    extra = dict(kw.get("extra_body") or {})
+    for knob in _KNOBS:
+        value, wire = getattr(params, knob), s.wire.get(knob)
+        if wire is None:
+            if value is not None:
+                raise AssayError(f"--{knob.replace('_', '-')} cannot be sent to {ep.base_url} (a server of unknown "
+                                 f"kind): pass it in --extra-body under the name that server reads")
+            continue
+        if wire in extra or (knob in _OPENAI_KNOBS and kw.get(wire) is not None):
+            continue
+        v = value if value is not None else s.neutral.get(knob)
+        if v is None:
+            continue
+        if knob in _OPENAI_KNOBS:
+            kw[wire] = v
+        else:
+            extra[wire] = v
+    if extra:
+        kw["extra_body"] = extra
+    return kw
+
+
+def effective_sampling(params: SamplingParams, ep: "Endpoint") -> dict[str, Any]:
+    """How ``ep``'s engine samples a request built from ``params``: what is sent, plus, for a knob that is not sent,
+    the engine's known default or ``"unknown"``. top_k 0 means off. This is what manifests and fingerprints hold."""
+    kw = engine_request(params, ep)
+    sent = {**{k: v for k, v in kw.items() if k != "extra_body"}, **(kw.get("extra_body") or {})}
+    s = ep.caps.sampling
+    out: dict[str, Any] = {"temperature": params.temperature, "top_p": params.top_p}
+    for knob in _KNOBS:
+        wire = s.wire.get(knob)
+        if wire is not None and wire in sent:
+            out[knob] = sent[wire]
+        else:
+            out[knob] = s.defaults.get(knob, "unknown")
+    if isinstance(out.get("top_k"), int) and out["top_k"] < 0:
+        out["top_k"] = 0  # vLLM's older spelling of "off"
+    for k in ("seed", "ignore_eos", "min_tokens"):
+        if sent.get(k) is not None:
+            out[k] = sent[k]
+    return out
+
+
+def describe_sampling(eff: dict[str, Any], ep: "Endpoint") -> str:
+    """One line for people: the effective values, and what the engine would have applied had they not been sent."""
+    def fmt(k: str, v: Any) -> str:
+        return f"{k} off" if k == "top_k" and v == 0 else f"{k} {v}"
+
+    line = ", ".join(fmt(k, eff[k]) for k in ("temperature", "top_p", *_KNOBS) if k in eff)
+    d = ep.caps.sampling.defaults
+    differs = [fmt(k, d[k]) for k in _KNOBS if k in d and d[k] != eff.get(k) and k in ep.caps.sampling.wire]
+    return f"sampling: {line}" + (f" (sent explicitly: {ep.engine} would apply {', '.join(differs)})" if differs
+                                  else "")
 
 
 class ToolCall(BaseModel):
@@ -196,6 +265,9 @@ class Delta:
 
     text: str
     t: float  # seconds since send
+
+
+_OPENAI_KNOBS = ("presence_penalty", "frequency_penalty")  # top-level OpenAI fields; the others go in extra_body
 
 
 def _engine_compat(kwargs: dict[str, Any], ep: "Endpoint") -> dict[str, Any]:
@@ -356,7 +428,7 @@ class Client:
             messages=messages,
             stream=True,
             stream_options={"include_usage": True},
-            **_engine_compat(params.request_kwargs(), ep),
+            **engine_request(params, ep),
         )
         parts: list[str] = []
         reasoning_parts: list[str] = []  # vLLM's reasoning parsers send it apart: delta.reasoning_content / .reasoning
@@ -430,7 +502,7 @@ class Client:
         started_at = time.time()
         t0 = time.perf_counter()
         resp = await slot.sdk.chat.completions.create(model=model or ep.model, messages=messages, stream=False,
-                                                      **_engine_compat(params.request_kwargs(), ep))
+                                                      **engine_request(params, ep))
         e2e = time.perf_counter() - t0
         choice = (resp.choices or [None])[0]
         msg = choice.message if choice is not None else None

@@ -22,6 +22,29 @@ from assay.errors import AssayError
 ENGINES = ("llama.cpp", "vllm", "remote")  # Endpoint.engine; the --engine flag also takes "llamacpp"
 
 
+# Sampling knobs beyond temperature and top_p (which every request carries) that servers fill in when a request leaves
+# them out. Named here generically; each engine's file says its defaults and the request field it reads.
+KNOBS = ("top_k", "min_p", "repeat_penalty", "presence_penalty", "frequency_penalty")
+NEUTRAL = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0}
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What a server applies to a request that leaves a knob out (``defaults``; absent: not known), the request
+    field it reads for each knob (``wire``; absent: it cannot be sent), and the value assay sends for a knob the user
+    did not set (``neutral``: top-k off, min-p 0, no penalties). Sending the neutral values makes a run's sampling
+    known exactly on every engine, and the same on all of them."""
+
+    defaults: dict = field(default_factory=dict, compare=False, hash=False)
+    wire: dict = field(default_factory=dict, compare=False, hash=False)
+    neutral: dict = field(default_factory=lambda: dict(NEUTRAL), compare=False, hash=False)
+
+
+# A server of unknown kind: only OpenAI's own penalties can be sent (an unknown field may be refused); what it does
+# about top-k, min-p or repetition is not known and is recorded as such.
+REMOTE_SAMPLING = Sampling(wire={"presence_penalty": "presence_penalty", "frequency_penalty": "frequency_penalty"})
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a served engine can do, set here in engines/ so that the client, the benchmark and the evals never test an
@@ -43,6 +66,7 @@ class Capabilities:
     tools: Literal["native", "none", "unknown"] = "unknown"
     tool_stream: bool = True  # False: a request with tools must not stream (llama-cpp-python's "auto" tool choice)
     tool_format: str | None = None  # how the engine was told to parse calls (chat format, vLLM tool-call parser)
+    sampling: Sampling = field(default=REMOTE_SAMPLING, compare=False)  # declared in each engine's file
 
 
 def capabilities(engine: str, *, gguf: str | None = None, device: str = "unknown",
@@ -52,15 +76,18 @@ def capabilities(engine: str, *, gguf: str | None = None, device: str = "unknown
     from assay.engines.tools import tool_caps
 
     if engine == "llama.cpp":
-        from assay.engines.llamacpp import local_tokenizer
+        from assay.engines.llamacpp import SAMPLING, local_tokenizer
 
         return Capabilities(json_schema="json_object", tokenize_routes=("/extras/tokenize", "/tokenize"),
                             local_tokenizer=local_tokenizer(gguf), batching=False, forces_output=True,
                             timing_log=True, device="cpu" if device == "unknown" else device,  # type: ignore[arg-type]
-                            **tool_caps(engine, tool_format))
+                            sampling=SAMPLING, **tool_caps(engine, tool_format))
     if engine == "vllm":
+        from assay.engines.vllm import SAMPLING as VLLM_SAMPLING
+
         return Capabilities(tokenize_routes=("/tokenize", "/extras/tokenize"), forces_output=True, metrics=True,
-                            device=device, **tool_caps(engine, tool_format))  # type: ignore[arg-type]
+                            device=device, sampling=VLLM_SAMPLING,  # type: ignore[arg-type]
+                            **tool_caps(engine, tool_format))
     return Capabilities()
 
 

