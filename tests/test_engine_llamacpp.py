@@ -32,11 +32,11 @@ def test_real_completion_through_the_client(embedded):
     assert done.finish_reason in ("stop", "length")
     assert done.model == embedded.model == "smollm2-135m"
     # llama-cpp-python 0.3.x sends no usage chunk when streaming: the completion is counted with the server's own
-    # tokenizer instead of chunk counts, and the prompt count is left unknown rather than guessed
+    # tokenizer instead of chunk counts, and the prompt as the server renders it (tests/test_prompt_tokens.py)
     assert done.usage_source in ("server", "tokenizer")
     assert 1 <= done.completion_tokens <= 24
     if done.usage_source == "tokenizer":
-        assert done.prompt_tokens is None
+        assert done.prompt_tokens_source == "local" and done.prompt_tokens > 0
     # timings: positive and ordered
     assert 0 < done.ttft_s <= done.chunk_times[-1] <= done.e2e_s
     assert all(b >= a for a, b in zip(done.chunk_times, done.chunk_times[1:]))

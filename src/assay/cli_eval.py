@@ -213,11 +213,19 @@ def register(app: typer.Typer) -> None:
             min=1, show_default=False)] = None,
         log_to: Annotated[Optional[str], typer.Option(
             "--log-to", help="Also log the finished run to a tracker: mlflow (MLFLOW_TRACKING_URI; default ./mlruns).")] = None,
+        probe_identity: Annotated[bool, typer.Option(
+            "--probe-identity", help="For --endpoint URLs: also fingerprint the model by its greedy answer to a fixed "
+                                     "prompt (4 tokens, with top-5 alternatives), so weights swapped behind an "
+                                     "unchanged name and server start a new run instead of resuming.")] = False,
         judge: Annotated[Optional[str], typer.Option(
             "--judge", help="After the run, rate the answers with an LLM judge: an OpenAI-compatible URL, 'self' (the "
                             "model being evaluated: a smoke test), 'embedded', or a preset. See assay judge.")] = None,
         judge_rubric: Annotated[Optional[str], typer.Option(
             "--judge-rubric", help="Rubric template(s) for --judge, comma-separated (default: per suite).")] = None,
+        recheck: Annotated[Optional[int], typer.Option(
+            "--recheck", help="After the run has finished, ask K of its answers (chosen with --seed) again, at "
+                              "concurrency 1 and at the run's: identical share and flipped verdicts, stored in "
+                              "recheck.jsonl / recheck.json. See docs/eval.md.", show_default=False)] = None,
     ):
         """Evaluate a model on suites; resumable (re-run the same command), with a scorecard and 95 % intervals.
 
@@ -225,9 +233,15 @@ def register(app: typer.Typer) -> None:
         """
         from rich.console import Console
 
+        from assay.errors import AssayError
         from assay.evals import scorecard
 
         console = Console(stderr=True)
+        if recheck is not None and recheck < 1:
+            raise AssayError(f"--recheck {recheck}: give how many answered samples to ask again, 1 or more "
+                             "(e.g. --recheck 20)")
+        if recheck is not None and rescore:
+            raise AssayError("--recheck asks the model again and --rescore calls no model: use one or the other")
         if rescore:
             from assay.evals.runner import rescore as do_rescore
             from assay.store import resolve_run
@@ -263,6 +277,12 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"--log-to {log_to!r}: the tracker assay knows is mlflow")
         opts = suite_options(names, data, suite_opt)
         suites = build_suites(names, opts)
+        if recheck is not None:
+            from assay.evals.base import as_suite, conversational
+
+            if all(conversational(as_suite(s)) for s in suites):
+                raise AssayError(f"--recheck: {', '.join(names)} hold a conversation per sample (several calls, each "
+                                 "depending on the last reply): only single-call suites can be rechecked")
         params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, top_k=top_k,
                                 min_p=min_p, repeat_penalty=repeat_penalty,
                                 chat_template_kwargs=_json_object("--chat-template-kwargs", chat_template_kwargs),
@@ -278,10 +298,13 @@ def register(app: typer.Typer) -> None:
         tools = any("tools" in (getattr(s, "requires", ()) or ()) for s in suites)
         with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
                              threads=threads, llama_amx=llama_amx, extra_args=engine_args(ctx, endpoint),
-                             tools=tools, replicas=replicas or 1) as eps:
+                             tools=tools, replicas=replicas or 1, probe_identity=probe_identity) as eps:
             from assay.client import describe_sampling, effective_sampling
 
+            from assay.engines.identity import describe
+
             console.print(describe_sampling(effective_sampling(params, eps[0]), eps[0]), soft_wrap=True, highlight=False)
+            console.print(describe(eps[0].identity), soft_wrap=True, highlight=False)
             observer = RichObserver(console)
             try:
                 result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,
@@ -299,10 +322,23 @@ def register(app: typer.Typer) -> None:
                     judged = run_judge(result.run_dir, None, jeps, concurrency=min(concurrency, 4), max_tokens=256,
                                        rubrics=[r.strip() for r in judge_rubric.split(",")] if judge_rubric else None,
                                        template="pairwise", suites=None, limit=None, con=console)
+            rechecked = None
+            if recheck is not None and result.manifest.status == "finished":
+                from assay.evals.recheck import recheck_async, run_concurrency
+
+                console.print(f"recheck: asking up to {recheck} stored answers again, at c=1 and at "
+                              f"c={run_concurrency(result.manifest)} ...")
+                rechecked = asyncio.run(recheck_async(result.run_dir, eps, k=recheck,
+                                                      suites={s.name: s for s in suites}))
         scorecard.render(result.summary, title=f"scorecard {result.run_id}", footer=_footer(result.manifest),
                          console=console, detail=detail)
+        if rechecked is not None:
+            from assay.evals.recheck import render as render_recheck
+
+            render_recheck(rechecked, console=console)
         if result.manifest.status != "finished":
-            console.print("[yellow]run incomplete: re-run the same command to resume[/yellow]")
+            console.print("[yellow]run incomplete: re-run the same command to resume[/yellow]"
+                          + (" (--recheck runs once it has finished)" if recheck is not None else ""))
         print(f"run: {result.run_dir}")
         if log_to == "mlflow":
             from assay.report.tracking import log_to_mlflow
@@ -315,6 +351,10 @@ def register(app: typer.Typer) -> None:
             head["judge"] = {"model": judged["judge_model"], "warnings": judged["warnings"],
                              **{name: {k: v["summary"]["all"].get(k) for k in ("value", "low", "high", "n", "unparsed")}
                                 for name, v in judged["rubrics"].items()}}
+        if rechecked is not None:
+            from assay.evals.recheck import headline as recheck_headline
+
+            head["recheck"] = recheck_headline(rechecked)
         print(json.dumps(head))
         if result.manifest.status != "finished":
             raise typer.Exit(1)

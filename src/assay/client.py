@@ -216,7 +216,7 @@ class _ToolCallParts:
 class Completion:
     text: str  # the answer, after a leading <think>...</think> block is removed
     finish_reason: str | None
-    prompt_tokens: int | None  # from the server's usage, not counted from chunks
+    prompt_tokens: int | None  # the server's usage, else counted as it rendered the prompt (see prompt_tokens_source)
     completion_tokens: int | None
     ttft_s: float | None  # first content chunk after the request was sent
     e2e_s: float  # request sent -> stream closed
@@ -227,10 +227,14 @@ class Completion:
     model: str | None = None  # model id as the server reports it
     endpoint: str | None = None
     started_at: float = 0.0  # wall clock (time.time()) when sent
-    # where the token counts came from: "server" (the stream's usage chunk), "tokenizer" (the server sent no usage —
+    # where completion_tokens came from: "server" (the stream's usage chunk), "tokenizer" (the server sent no usage —
     # llama-cpp-python 0.3.x never does when streaming — so the completion was counted with the server's own
-    # /extras/tokenize; max_tokens exactly when finish_reason is "length"; prompt_tokens then stays None), or None
+    # tokenizer; max_tokens exactly when finish_reason is "length"), or None
     usage_source: str | None = None
+    # where prompt_tokens came from: "usage" (the server's own figure), "local" (the messages rendered with the
+    # engine's chat template and counted with its tokenizer in this process, engines.prompt_count), "tokenize" (the
+    # server's tokenize route given the messages, vLLM's /tokenize), or None (not known: see docs/eval.md)
+    prompt_tokens_source: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)  # function calls in the reply (OpenAI ``tools``)
 
     def message(self) -> dict:
@@ -280,6 +284,10 @@ def _engine_compat(kwargs: dict[str, Any], ep: "Endpoint") -> dict[str, Any]:
     return kwargs
 
 
+_UNSET = object()
+_INLINE_CHARS = 16_000  # a longer prompt is counted in a worker thread (tens of ms), not on the event loop
+
+
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError, httpx.TransportError)):
         return True
@@ -319,6 +327,8 @@ class _Slot:
     def __init__(self, endpoint: "Endpoint"):
         self.endpoint = endpoint
         self.outstanding = 0
+        self.prompt_counter: Any = _UNSET  # engines.prompt_count.counter(endpoint), built on first use
+        self.tokenize_messages = True  # False once the tokenize route refused a chat request (not asked again)
         self.sdk = openai.AsyncOpenAI(
             base_url=endpoint.base_url,
             api_key=endpoint.api_key or "sk-no-key",
@@ -469,6 +479,9 @@ class Client:
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
         usage_source = "server" if usage is not None else None
+        prompt_source = "usage" if prompt_tokens is not None else None
+        if prompt_tokens is None and self.count_without_usage:  # after e2e was taken, so timings are unaffected
+            prompt_tokens, prompt_source = await self._count_prompt(slot, messages, params)
         if usage is None and self.count_without_usage:
             # after e2e was taken, so timings are unaffected
             if finish_reason == "length":
@@ -485,6 +498,7 @@ class Client:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             usage_source=usage_source,
+            prompt_tokens_source=prompt_source,
             ttft_s=chunk_times[0] if chunk_times else None,
             e2e_s=e2e,
             chunk_times=chunk_times,
@@ -511,13 +525,69 @@ class Client:
         calls = [ToolCall.parse(c.function.name if c.function else "", c.function.arguments if c.function else "",
                                 c.id) for c in ((msg.tool_calls if msg is not None else None) or [])]
         usage = resp.usage
+        prompt_tokens = getattr(usage, "prompt_tokens", None)
+        prompt_source = "usage" if prompt_tokens is not None else None
+        if prompt_tokens is None and self.count_without_usage:
+            prompt_tokens, prompt_source = await self._count_prompt(slot, messages, params)
         return Completion(
             text=text, finish_reason=choice.finish_reason if choice is not None else None,
-            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            prompt_tokens=prompt_tokens, prompt_tokens_source=prompt_source,
             completion_tokens=getattr(usage, "completion_tokens", None),
             usage_source="server" if usage is not None else None, ttft_s=None, e2e_s=e2e, chunk_times=[],
             reasoning=reasoning, think_unclosed=unclosed, raw_text=raw, model=resp.model, endpoint=ep.base_url,
             started_at=started_at, tool_calls=calls)
+
+    async def _count_prompt(self, slot: _Slot, messages: list[dict],
+                            params: SamplingParams) -> tuple[int | None, str | None]:
+        """The prompt tokens of a request whose server sent no usage, and where the figure came from.
+
+        With the engine's tokenizer in this process (``caps.local_tokenizer``): the messages rendered as that server
+        renders them (``engines.prompt_count``), never its tokenize route (which waits behind queued generations);
+        None when that render is not reproducible here. Else the ``/tokenize`` route given the messages (vLLM's
+        chat form: ``messages`` + ``add_generation_prompt``), once refused never asked again for this endpoint."""
+        ep = slot.endpoint
+        tools = params.tools or None
+        choice = (params.tool_choice if params.tool_choice is not None else "auto") if tools else None
+        if ep.caps.local_tokenizer is not None:
+            if slot.prompt_counter is _UNSET:
+                from assay.engines.prompt_count import counter
+
+                slot.prompt_counter = counter(ep)
+            count = slot.prompt_counter
+            if count is None:
+                return None, None
+            if sum(len(str(m.get("content") or "")) for m in messages) > _INLINE_CHARS:
+                n = await asyncio.to_thread(count, messages, tools, choice)
+            else:
+                n = count(messages, tools, choice)
+            return (n, "local") if n else (None, None)
+        if "/tokenize" not in ep.caps.tokenize_routes or not slot.tokenize_messages:
+            return None, None
+        body: dict[str, Any] = {"model": ep.model, "messages": messages, "add_generation_prompt": True}
+        if tools:
+            body["tools"] = tools
+        template_kwargs = params.chat_template_kwargs or (params.extra_body or {}).get("chat_template_kwargs")
+        if template_kwargs:
+            body["chat_template_kwargs"] = template_kwargs
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=120.0)
+        headers = {"Authorization": f"Bearer {ep.api_key}"} if ep.api_key else {}
+        try:
+            r = await self._http.post(f"{ep.root}/tokenize", json=body, headers=headers)
+        except httpx.HTTPError:
+            return None, None
+        try:
+            data = r.json() if r.status_code == 200 else None
+        except ValueError:
+            data = None
+        n = data.get("count") if isinstance(data, dict) else None
+        if not isinstance(n, int) and isinstance(data, dict) and isinstance(data.get("tokens"), list):
+            n = len(data["tokens"])
+        if isinstance(n, int) and n > 0:
+            return n, "tokenize"
+        if r.status_code < 500:
+            slot.tokenize_messages = False  # no such route, or it read no messages (a text-only /tokenize)
+        return None, None
 
     async def tokenize(self, text: str) -> list[int] | None:
         """Token ids from the served model's tokenizer (llama.cpp /extras/tokenize, vLLM /tokenize); None if neither."""

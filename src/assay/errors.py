@@ -24,6 +24,14 @@ class EngineDied(AssayError):
     """An engine assay started died while serving (its exit signal and log tail are in the message). Not retried."""
 
 
+class ModelChanged(AssayError):
+    """The model behind a remote endpoint changed during a run (its server facts or probe answer moved)."""
+
+    def __init__(self, message: str, suspect: list | None = None):
+        super().__init__(message)
+        self.suspect = list(suspect or [])  # (suite, sample_id) of answers written since the last good check
+
+
 class EndpointUnreachable(AssayError):
     """An OpenAI-compatible endpoint did not answer (after bounded retries)."""
 

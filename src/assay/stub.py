@@ -51,6 +51,7 @@ class StubServer:
         self.tool_calls = tool_calls
         self.tool_chunks = max(1, tool_chunks)
         self.requests: list[dict] = []
+        self.props: dict | None = None  # served at GET /props when set (llama.cpp server facts)
         self.count = 0
         self.connections = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -139,7 +140,9 @@ class StubServer:
                      .encode() + data)
 
     async def _route(self, method: str, path: str, body: bytes, writer) -> None:
-        if method == "GET" and path == "/v1/models":
+        if method == "GET" and path == "/props" and self.props is not None:
+            self._send(writer, 200, self.props)  # what llama.cpp's server says about its model (tests set it)
+        elif method == "GET" and path == "/v1/models":
             self._send(writer, 200, {"object": "list", "data": [{"id": self.model, "object": "model",
                                                                  "max_model_len": self.ctx}]})
         elif method == "POST" and path in ("/extras/tokenize", "/tokenize"):

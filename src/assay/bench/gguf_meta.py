@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from pathlib import Path
 
@@ -20,9 +21,10 @@ from assay.errors import ModelNotFound
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
 
-def read_metadata(path: str | Path, *, skip_arrays_over: int = 64) -> dict:
+def read_metadata(path: str | Path, *, skip_arrays_over: int = 64, digest_arrays: bool = False) -> dict:
     """Key → value for every metadata entry; arrays longer than ``skip_arrays_over`` become their length (an int
-    under ``key + ".len"``) so the tokenizer's 50k-entry vocabularies are skipped, not decoded."""
+    under ``key + ".len"``) so the tokenizer's 50k-entry vocabularies are skipped, not decoded. ``digest_arrays``: also
+    the sha256 of each skipped array's raw bytes under ``key + ".sha256"`` (the tokenizer's identity)."""
     p = Path(path)
     try:
         f = open(p, "rb")
@@ -56,15 +58,26 @@ def read_metadata(path: str | Path, *, skip_arrays_over: int = 64) -> dict:
                 (et,) = struct.unpack("<I", f.read(4))
                 (n,) = struct.unpack("<Q", f.read(8))
                 if n > skip_arrays_over:
+                    h = hashlib.sha256() if digest_arrays else None
                     if et in _SCALARS:
-                        f.seek(n * struct.calcsize(_SCALARS[et]), 1)
+                        size = n * struct.calcsize(_SCALARS[et])
+                        if h is not None:
+                            h.update(f.read(size))
+                        else:
+                            f.seek(size, 1)
                     elif et == 8:
                         for _ in range(n):
-                            (m,) = struct.unpack("<Q", f.read(8))
-                            f.seek(m, 1)
+                            raw = f.read(8)
+                            (m,) = struct.unpack("<Q", raw)
+                            if h is not None:
+                                h.update(raw + f.read(m))
+                            else:
+                                f.seek(m, 1)
                     else:
                         raise ModelNotFound(f"{p}: nested GGUF arrays are not supported in key {key}")
                     out[key + ".len"] = n
+                    if h is not None:
+                        out[key + ".sha256"] = h.hexdigest()
                 else:
                     out[key] = [rval(et) for _ in range(n)]
             else:

@@ -116,6 +116,26 @@ class Endpoint:
     fate: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
     caps: Capabilities | None = None  # None: the defaults of ``engine`` (see capabilities())
 
+    @property
+    def identity(self) -> dict | None:
+        """What is known about the exact model served (``engines.identity``): digests of weights, template,
+        tokenizer; for a remote URL its server facts and optional probe."""
+        return (self.extra or {}).get("identity")
+
+    def model_fingerprint(self) -> dict | None:
+        """The identity's digests that decide whether two runs used the same model (no paths, no names)."""
+        from assay.engines.identity import fingerprint_part
+
+        return fingerprint_part(self.identity)
+
+    def model_changed(self) -> str | None:
+        """Look at the server again: None while it serves the model it served at the start, else what moved. Only a
+        remote URL can change under us (an engine assay started serves the file it was given)."""
+        from assay.engines.identity import changed
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
+        return changed(self.identity, self.base_url, self.model, headers)
+
     def __post_init__(self):
         if self.caps is None:
             self.caps = capabilities(self.engine, gguf=(self.extra or {}).get("gguf"),
@@ -200,10 +220,12 @@ def start(model: str | None = None, *, engine: str | None = None, host: str = "1
     raise AssayError(f"unknown engine {engine!r}")  # pragma: no cover - engine_name() refused it already
 
 
-def connect(urls: list[str] | str, api_key: str | None = None, model: str | None = None) -> list[Endpoint]:
+def connect(urls: list[str] | str, api_key: str | None = None, model: str | None = None,
+            probe_identity: bool = False) -> list[Endpoint]:
     from assay.engines.remote import connect as _connect
 
-    return _connect(split_urls(urls), api_key=api_key or os.environ.get("ASSAY_API_KEY"), model=model)
+    return _connect(split_urls(urls), api_key=api_key or os.environ.get("ASSAY_API_KEY"), model=model,
+                    probe=probe_identity)
 
 
 def usable_cores() -> int:
@@ -241,7 +263,7 @@ def provide(model: str | None = None, endpoints: list[str] | str | None = None, 
             api_key: str | None = None, ctx: int | None = None, threads: int | None = None,
             host: str = "127.0.0.1", port: int | None = None, extra_args: list[str] | None = None,
             vllm_options: dict | None = None, llama_amx: str | None = None,
-            tools: bool = False, replicas: int = 1) -> Iterator[list[Endpoint]]:
+            tools: bool = False, replicas: int = 1, probe_identity: bool = False) -> Iterator[list[Endpoint]]:
     """Reuse running endpoints when given, else start an engine for ``model`` and stop it on exit.
 
     ``replicas`` > 1 starts that many servers with the threads split between them (``threads`` or all usable cores,
@@ -250,7 +272,8 @@ def provide(model: str | None = None, endpoints: list[str] | str | None = None, 
     and ``auto_replicas`` for the choice ``assay eval`` makes when not told."""
     urls = split_urls(endpoints)
     if urls:
-        yield connect(urls, api_key=api_key, model=model if model and not model.endswith(".gguf") else None)
+        yield connect(urls, api_key=api_key, model=model if model and not model.endswith(".gguf") else None,
+                      probe_identity=probe_identity)
         return
     if replicas < 1:
         raise AssayError(f"--replicas {replicas}: must be at least 1")

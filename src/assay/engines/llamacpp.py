@@ -24,6 +24,7 @@ from assay.engines import amx
 from assay.engines._process import Launcher
 from assay.engines.tools import tool_flags, tool_format
 from assay.engines.amx import AmxDecision
+from assay.engines.identity import gguf_identity
 from assay.errors import PrerequisiteError
 from assay.models import ModelSpec
 
@@ -103,7 +104,7 @@ class LlamaCppServer(Launcher):
         self.endpoint = Endpoint(base_url=self.base_url, model=model_id, api_key=self.api_key, engine="llama.cpp",
                                  engine_version=version, context=self.ctx, pid=self.process.pid,
                                  log_path=str(self.log_path),
-                                 extra={"gguf": str(gguf), "threads": self.threads,
+                                 extra={"gguf": str(gguf), "threads": self.threads, "identity": gguf_identity(gguf),
                                         "weight_bytes": gguf.stat().st_size, "llama_amx": self.amx.to_dict(),
                                         **({"tool_format": self.tool_format} if self.tool_format else {})},
                                  fate=self.process.fate)

@@ -34,7 +34,12 @@ def _sniff_engine(root: str, headers: dict) -> tuple[str, str | None]:
     return "remote", None
 
 
-def connect(urls: list[str], api_key: str | None = None, model: str | None = None) -> list[Endpoint]:
+def connect(urls: list[str], api_key: str | None = None, model: str | None = None,
+            probe: bool = False) -> list[Endpoint]:
+    """Endpoints for running servers, each with what it says about its model (``extra["identity"]``; ``probe``: also
+    the digest of its greedy answer to a fixed prompt, see ``engines.identity``)."""
+    from assay.engines.identity import remote_identity
+
     out = []
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     for raw in urls:
@@ -57,5 +62,6 @@ def connect(urls: list[str], api_key: str | None = None, model: str | None = Non
         entry = next((m for m in r.json().get("data") or [] if m.get("id") == chosen), {})
         engine, version = _sniff_engine(base.removesuffix("/v1"), headers)
         out.append(Endpoint(base_url=base, model=chosen, api_key=api_key, engine=engine, engine_version=version,
-                            context=entry.get("max_model_len"), caps=capabilities(engine)))
+                            context=entry.get("max_model_len"), caps=capabilities(engine),
+                            extra={"identity": remote_identity(base, chosen, headers=headers, probe=probe)}))
     return out

@@ -216,6 +216,16 @@ class VLLMServer(Launcher):
             return str(cached_checkpoint(self.spec.gguf_path(), self.spec.name, info["python"], assay_home(), env))
         return self.spec.hf_id
 
+    def identity(self) -> dict | None:
+        """The exact weights vLLM loads: the converted copy (and its GGUF source), a local folder, or a hub id."""
+        from assay.engines import identity
+
+        if self.spec.gguf and self.model_path:
+            return identity.converted_identity(self.spec.gguf_path(), self.model_path)
+        if self.model_path and Path(self.model_path).is_dir():
+            return identity.hf_identity(self.model_path)
+        return {"format": "hf-hub", "hf_id": self.model_path} if self.model_path else None
+
     def start(self) -> "VLLMServer":
         info = find_vllm()  # one-line PrerequisiteError without vLLM
         local = bool(self.spec.gguf) or Path(self.spec.hf_id or "").is_dir()
@@ -232,6 +242,7 @@ class VLLMServer(Launcher):
                                  pid=self.process.pid, log_path=str(self.log_path),
                                  extra={"device": "cpu" if info["cpu"] else "gpu", "dist": info["dist"],
                                         "python": info["python"], "model_path": self.model_path,
+                                        "identity": self.identity(),
                                         **{k: env[k] for k in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_OMP_THREADS_BIND")
                                            if k in env}},
                                  fate=self.process.fate,

@@ -97,6 +97,7 @@ class Turn(BaseModel):
     think_unclosed: bool = False
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    prompt_tokens_source: str | None = None  # Completion.prompt_tokens_source: "usage" | "local" | "tokenize" | None
     ttft_s: float | None = None
     e2e_s: float | None = None
     tool_calls: list[ToolCall] = []
@@ -125,6 +126,10 @@ class Record(BaseModel):
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    # where prompt_tokens came from (assay.client.Completion.prompt_tokens_source): "usage" (the server's figure),
+    # "local" (counted in this process with the engine's template and tokenizer), "tokenize" (the server's tokenize
+    # route), several joined with "+" for a conversation whose calls differ; None: not known, or a run from before
+    prompt_tokens_source: str | None = None
     ttft_s: float | None = None
     e2e_s: float | None = None
     score: Score | None = None

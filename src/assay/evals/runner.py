@@ -42,7 +42,7 @@ from typing import Any, Iterable
 
 from assay.client import Client, Completion, SamplingParams, effective_sampling
 from assay.common import stable_hash
-from assay.errors import AssayError, DataError, EndpointUnreachable, EngineDied, RequestError
+from assay.errors import AssayError, DataError, EndpointUnreachable, EngineDied, ModelChanged, RequestError
 from assay.evals.base import (Record, Sample, Score, Suite, ToolResult, Turn, as_suite, conversational, status_for,
                               suite_ref)
 from assay.evals.scorecard import summarize
@@ -116,6 +116,14 @@ async def plan_run(suites: dict[str, Suite], client: Client, params: SamplingPar
     # how the engine samples, exactly: what is sent plus what it is known to apply (a run from before assay sent the
     # neutral values has no such key, so it never resumes into one that does; open_run says why)
     fp["sampling"] = effective_sampling(params, ep)
+    # the exact model: weights / template / tokenizer digests (two files under one served name never share a run)
+    ids = {stable_hash(e.model_fingerprint()) for e in client.endpoints}
+    if len(ids) > 1:
+        raise AssayError("the endpoints serve different models (their weights or server facts differ): evaluate "
+                         "them as separate runs, or point every --endpoint at the same model")
+    part = ep.model_fingerprint()
+    if part:
+        fp["model_identity"] = part
     if ep.caps.tool_format:
         # a server-wide tool-call chat format changes every prompt it renders (llama.cpp); only set when used, so
         # the fingerprints of runs without it are unchanged
@@ -149,8 +157,8 @@ def open_run(out_dir: Path, plan: Plan, fresh: bool) -> tuple[RunStore, bool]:
 
 
 def _older_sampling(out_dir: Path, fp: dict) -> list[str]:
-    """Runs whose fingerprint equals ``fp`` but for the effective sampling they never recorded."""
-    same = {k: v for k, v in fp.items() if k != "sampling"}
+    """Runs whose fingerprint equals ``fp`` but for the effective sampling and model digests they never recorded."""
+    same = {k: v for k, v in fp.items() if k not in ("sampling", "model_identity")}
     out = []
     for p, m in list_runs(out_dir):
         old = getattr(m, "fingerprint", None) or {}
@@ -186,7 +194,8 @@ def start_manifest(store: RunStore, plan: Plan, eps, *, resumed: bool, command, 
         run_id=store.dir.name, created_at=old.created_at if old else iso_now(), status="running",
         fingerprint=plan.fingerprint, fingerprint_hash=plan.fp_hash, endpoints=[e.base_url for e in eps],
         engine={k: v for k, v in {"name": ep.engine, "version": ep.engine_version,
-                                  "llama_amx": (ep.extra or {}).get("llama_amx")}.items() if v is not None},
+                                  "llama_amx": (ep.extra or {}).get("llama_amx"),
+                                  "model_identity": ep.identity}.items() if v is not None},
         command=list(command) if command is not None else list(sys.argv), concurrency=concurrency,
         wall_s=old.wall_s if old else 0.0, request_s_sum=old.request_s_sum if old else 0.0,
         samples_per_s=old.samples_per_s if old else None, harness_overhead=old.harness_overhead if old else None,
@@ -226,6 +235,14 @@ def _merge_params(base: SamplingParams, override: dict | None) -> SamplingParams
     return SamplingParams(**{**base.model_dump(), **override}) if override else base
 
 
+def request_for(suite: Suite, sample: Sample, params: SamplingParams, system_prompt: str | None = None
+                ) -> tuple[list[dict], SamplingParams]:
+    """The messages and sampling parameters the runner sends for one single-call sample (``--recheck`` sends the
+    same again): the suite's messages after ``--system-prompt``, the run's parameters with its ``request_params``."""
+    messages = with_system_prompt(suite.messages(sample), system_prompt)
+    return messages, _merge_params(params, suite.request_params(sample))
+
+
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, AssayError):
         return str(exc)
@@ -257,6 +274,8 @@ def _conversation_record(rec: Record, chat: "Conversation") -> Record:
     return rec.model_copy(update=dict(
         messages=chat.messages, turns=turns, completion=last.completion, reasoning=last.reasoning,
         finish_reason="length" if cut else last.finish_reason, prompt_tokens=total("prompt_tokens"),
+        prompt_tokens_source=None if total("prompt_tokens") is None else "+".join(
+            sorted({t.prompt_tokens_source or "?" for t in turns})),
         completion_tokens=total("completion_tokens"), ttft_s=turns[0].ttft_s,
         e2e_s=sum(t.e2e_s or 0.0 for t in turns), endpoint=chat.endpoint))
 
@@ -296,6 +315,7 @@ class Conversation:
         self.turns.append(Turn(
             sent=sent, completion=comp.text, reasoning=comp.reasoning, finish_reason=comp.finish_reason,
             think_unclosed=comp.think_unclosed, prompt_tokens=comp.prompt_tokens,
+            prompt_tokens_source=comp.prompt_tokens_source,
             completion_tokens=comp.completion_tokens, ttft_s=comp.ttft_s, e2e_s=comp.e2e_s,
             tool_calls=list(comp.tool_calls), label=label,
             params={k: v for k, v in (params or {}).items() if v is not None}))
@@ -308,6 +328,9 @@ class Conversation:
             self.turns[-1].tool_results.append(result)
         self.messages.append(as_message if as_message is not None else
                              {"role": "tool", "tool_call_id": result.call_id or "", "content": result.content})
+
+
+IDENTITY_CHECK_S = 30.0  # how often a remote endpoint's model is looked at again during a run
 
 
 class Pipeline:
@@ -323,6 +346,23 @@ class Pipeline:
         self.samples = 0
         self.request_s_sum = 0.0
         self.unreachable: str | None = None
+        # a remote URL can start serving another model mid-run: look again every IDENTITY_CHECK_S and at the end;
+        # the answers written since the last good look are the ones that may come from the other model
+        self.watched = [e for e in client.endpoints if (e.identity or {}).get("format") == "remote"]
+        self.unchecked: list[tuple[str, str]] = []
+        self.last_check = time.monotonic()
+
+    async def check_model(self, force: bool = False) -> None:
+        """Raise ModelChanged if a watched endpoint now serves another model; else the written answers are good."""
+        if not self.watched or not self.unchecked:
+            return
+        if not force and time.monotonic() - self.last_check < IDENTITY_CHECK_S:
+            return
+        for ep in self.watched:
+            moved = await asyncio.to_thread(ep.model_changed)
+            if moved:
+                raise ModelChanged(f"the model behind {ep.base_url} changed during the run ({moved})", self.unchecked)
+        self.unchecked, self.last_check = [], time.monotonic()
 
     async def produce(self, work: asyncio.Queue) -> None:
         for s in self.plan.suites.values():
@@ -336,8 +376,7 @@ class Pipeline:
         rec = Record(run_id=self.store.dir.name, suite=suite.name, sample_id=sample.id, category=sample.category,
                      target=sample.target, meta=dict(sample.meta), input=sample.input)
         try:
-            rec.messages = with_system_prompt(suite.messages(sample), self.plan.system_prompt)
-            p = _merge_params(self.plan.params, suite.request_params(sample))
+            rec.messages, p = request_for(suite, sample, self.plan.params, self.plan.system_prompt)
         except Exception as e:  # noqa: BLE001 - a suite bug on one sample is that sample's error, not the run's
             return self._failed(rec, _error_text(e))
         rec.params = p.model_dump(exclude_none=True)
@@ -355,7 +394,8 @@ class Pipeline:
         self.request_s_sum += comp.e2e_s
         rec = rec.model_copy(update=dict(
             completion=comp.text, reasoning=comp.reasoning, finish_reason=comp.finish_reason,
-            prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens, ttft_s=comp.ttft_s,
+            prompt_tokens=comp.prompt_tokens, prompt_tokens_source=comp.prompt_tokens_source,
+            completion_tokens=comp.completion_tokens, ttft_s=comp.ttft_s,
             e2e_s=comp.e2e_s, endpoint=comp.endpoint))
         try:
             score = await score_completion(self.scorer, suite.name, comp.text, sample,
@@ -415,6 +455,8 @@ class Pipeline:
                 self.prog.counts[r.suite][r.status] += 1
                 self.samples += 1
                 self.observer.record(r)
+                self.unchecked.append((r.suite, r.sample_id))
+            await self.check_model()
 
     async def run(self) -> None:
         """Until every sample is stored; on any exception the records already handed over are still written."""
@@ -430,6 +472,9 @@ class Pipeline:
                 wtask.result()
                 raise AssayError("record writer stopped unexpectedly")
             await main
+            await written.put(self._STOP)
+            await wtask
+            await self.check_model(force=True)
         finally:
             if not main.done():
                 main.cancel()
@@ -543,9 +588,23 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
         except (EngineDied, EndpointUnreachable) as e:
             fatal = e
             raise
+        except ModelChanged as e:
+            fatal = e
+            suspect = set(e.suspect)
+            store.rewrite(lambda r: None if (r.suite, r.sample_id) in suspect else r)
+            pipe.samples -= len(suspect)
+            prog.counts = {n: dict.fromkeys(STATUS_KEYS, 0) for n in prog.counts}
+            kept = 0
+            for r in store.records():
+                kept += 1
+                if r.suite in prog.counts:
+                    prog.counts[r.suite][r.status] += 1
+            raise ModelChanged(f"{e}: the {len(suspect)} answers since the last look were dropped and the run stops "
+                               f"with {kept} earlier ones in {store.dir}; the same command starts a new run for the "
+                               "model now served (never a mix)", e.suspect) from None
         finally:
             close_session(store, manifest, plan, pipe, started, time.perf_counter() - t0, ok, fatal)
-            if fatal is not None:
+            if fatal is not None and not isinstance(fatal, ModelChanged):
                 kept = sum(c["done"] - c["error"] for c in manifest.counts.values())
                 raise type(fatal)(f"{fatal}; {kept} finished records kept in {store.dir}: re-run the same command "
                                   "to resume") from fatal
