@@ -34,7 +34,7 @@ def main() -> int:
     from inspect_ai.scorer import match
     from inspect_ai.solver import generate
 
-    from assay.client import SamplingParams
+    from assay.client import SamplingParams, knob_fields
     from assay.engines import provide
     from assay.evals import stats
     from assay.evals.runner import run
@@ -55,8 +55,8 @@ def main() -> int:
                     solver=generate(), scorer=match(numeric=True))
         logs = inspect_eval(task, model=f"openai-api/peer/{ep.model}", log_dir=str(Path(tmp) / "logs"),
                             max_connections=1, display="none",
-                            **GenerateConfig(temperature=0.0, max_tokens=args.max_tokens, seed=0).model_dump(
-                                exclude_none=True))
+                            **GenerateConfig(temperature=0.0, max_tokens=args.max_tokens, seed=0,
+                                             extra_body=knob_fields(params, ep)).model_dump(exclude_none=True))
         theirs = {str(s.id): s for s in logs[0].samples}
 
     ids = [s.id for s in samples]

@@ -66,7 +66,8 @@ def lm_eval_task(exe: Path, name: str, where: Path, train: list[str], test: list
     return where
 
 
-def run_lm_eval(exe: Path, base_url: str, model: str, task_dir: Path, out: Path, limit: int) -> list[dict]:
+def run_lm_eval(exe: Path, base_url: str, model: str, task_dir: Path, out: Path, limit: int,
+                knobs: dict | None = None) -> list[dict]:
     from assay.evals.ifeval_reference import write_punkt_tab
 
     env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -76,6 +77,9 @@ def run_lm_eval(exe: Path, base_url: str, model: str, task_dir: Path, out: Path,
                            "tokenizer_backend=None,tokenized_requests=False",
            "--tasks", TASK, "--include_path", str(task_dir), "--apply_chat_template", "--fewshot_as_multiturn",
            "--log_samples", "--output_path", str(out), "--limit", str(limit)]
+    if knobs:  # what assay sends beyond temperature (assay.client.knob_fields); lm-eval's API models put unknown
+        # generation kwargs into the request body as they are
+        cmd += ["--gen_kwargs", ",".join(f"{k}={v}" for k, v in knobs.items())]
     print("running:", " ".join(cmd), file=sys.stderr)
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode:
@@ -181,7 +185,7 @@ def main() -> int:
     exe = Path(args.lm_eval)
     data = args.data or str(GSM8K if args.task == "gsm8k" else IFEVAL)
 
-    from assay.client import SamplingParams
+    from assay.client import SamplingParams, knob_fields
     from assay.engines import provide
     from assay.evals.runner import run
     from assay.evals.suites import get_suite
@@ -204,7 +208,7 @@ def main() -> int:
             keys = {int(r["sample_id"].split("-")[-1]) for r in ours}
             task_dir = lm_eval_task(exe, "ifeval", tmp, [], [x for x in rows if json.loads(x)["key"] in keys],
                                     test_split="test")
-        theirs = run_lm_eval(exe, ep.base_url, ep.model, task_dir, tmp / "lm", args.limit)
+        theirs = run_lm_eval(exe, ep.base_url, ep.model, task_dir, tmp / "lm", args.limit, knob_fields(params, ep))
         if args.keep:  # lm-eval names the file after the task; assay compare pairs suites by that name
             keep = Path(args.keep)
             keep.mkdir(parents=True, exist_ok=True)

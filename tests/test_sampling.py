@@ -141,3 +141,16 @@ def test_llama_cpp_applies_what_assay_sends(embedded):
         differs += left_out != neutral
     assert asyncio.run(ours(prompts[0])) == raw(prompts[0], **SAMPLING.neutral)
     assert differs >= 1, "the engine's defaults sampled every reply like the neutral values: are they applied?"
+
+
+def test_knob_fields_are_what_a_peer_harness_must_send(stub):
+    """benchmarks/peer_lm_eval.py and peer_harness.py hand these to lm-eval / Inspect so the server samples both
+    harnesses alike; they must equal the knob fields of assay's own request body."""
+    from assay.client import knob_fields
+
+    st = stub(reply="ok")
+    body = _sent(st, "vllm", SamplingParams(max_tokens=8, repeat_penalty=1.1))
+    fields = knob_fields(SamplingParams(max_tokens=8, repeat_penalty=1.1), _ep(st, "vllm"))
+    assert fields == {k: body[k] for k in fields} and fields["repetition_penalty"] == 1.1
+    assert set(fields) == {"top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty"}
+    assert set(knob_fields(SamplingParams(), _ep(st, "remote"))) == {"presence_penalty", "frequency_penalty"}

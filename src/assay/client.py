@@ -124,6 +124,15 @@ def engine_request(params: SamplingParams, ep: "Endpoint") -> dict[str, Any]:
     return kw
 
 
+def knob_fields(params: SamplingParams, ep: "Endpoint") -> dict[str, Any]:
+    """The request fields for ``engines.KNOBS`` that ``engine_request`` sends to ``ep``, under the engine's names: what
+    a peer harness must send too, or the server fills in its own defaults for it alone."""
+    kw = engine_request(params, ep)
+    sent = {**kw, **(kw.get("extra_body") or {})}
+    wire = ep.caps.sampling.wire
+    return {wire[k]: sent[wire[k]] for k in _KNOBS if k in wire and wire[k] in sent}
+
+
 def effective_sampling(params: SamplingParams, ep: "Endpoint") -> dict[str, Any]:
     """How ``ep``'s engine samples a request built from ``params``: what is sent, plus, for a knob that is not sent,
     the engine's known default or ``"unknown"``. top_k 0 means off. This is what manifests and fingerprints hold."""
