@@ -122,3 +122,18 @@ def test_probe_digest_moves_with_the_answer_not_the_server(stub):
 def test_the_served_gguf_is_identified_exactly(embedded):
     idn = embedded.identity
     assert idn["weights_sha256"] == hashlib.sha256(_gguf().read_bytes()).hexdigest() and idn["quantisation"] == "q4_1"
+
+
+def test_roofline_uses_the_weights_actually_served(tmp_path):
+    """vLLM serving the embedded preset reads the bf16 copy, not the Q4_1 GGUF: the roofline's weight bytes are the
+    safetensors files it loads (the preset's q4_1 figure would overstate the bound about 3x)."""
+    from assay.bench.roofline import model_facts
+
+    (tmp_path / "model.safetensors").write_bytes(b"\0" * 262_144)
+    (tmp_path / "config.json").write_text("{}")
+    ep = Endpoint("http://127.0.0.1:9/v1", "smollm2-135m", engine="vllm",
+                  extra={"model_path": str(tmp_path), "identity": {"quantisation": "bf16 (dequantised from q4_1)"}})
+    facts = model_facts(ep)
+    assert facts["weight_bytes"] == 262_144 and "bf16 (dequantised from q4_1)" in facts["weight_source"]
+    preset_only = model_facts(Endpoint("http://127.0.0.1:9/v1", "smollm2-135m", engine="vllm"))
+    assert preset_only["weight_bytes"] != 262_144 and "preset" in preset_only["weight_source"]

@@ -150,7 +150,8 @@ def decode_bound(bandwidth: float, weight_bytes: float, kv_bytes: float = 0.0) -
 
 
 def model_facts(endpoint) -> dict:
-    """Weight bytes and KV bytes/token for the served model, from the GGUF file (llama.cpp) or a preset.
+    """Weight bytes and KV bytes/token for the model actually served: the GGUF file (llama.cpp), the safetensors files
+    vLLM loads (for a GGUF preset, its bf16 copy — about 2.7× the GGUF's bytes), else a preset's parameters × dtype.
 
     Keys: weight_bytes, weight_source, kv_bytes_per_token, kv_source (values None when unknown).
     """
@@ -174,6 +175,13 @@ def model_facts(endpoint) -> dict:
                                     f"{a['head_dim']} head dim × 2 (K,V) × 2 B (f16)")
         except Exception as e:  # metadata is a nicety here; the roofline still has the weights
             out["kv_source"] = f"unreadable GGUF metadata ({type(e).__name__})"
+    served = extra.get("model_path")  # vLLM: the folder it loads (the bf16 copy of a GGUF preset, or a local model)
+    if out["weight_bytes"] is None and served and Path(served).is_dir():
+        files = sorted(Path(served).glob("*.safetensors"))
+        if files:
+            what = ((extra.get("identity") or {}).get("quantisation")) or "the checkpoint's dtype"
+            out["weight_bytes"] = sum(f.stat().st_size for f in files)
+            out["weight_source"] = f"{len(files)} safetensors file(s) served: {what}"
     spec = None
     model = getattr(endpoint, "model", None)
     for p in PRESETS.values():
