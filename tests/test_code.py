@@ -17,6 +17,7 @@ from assay.evals.base import Record, Sample
 from assay.evals.sandbox import isolation_mode
 from assay.evals.suites import get_suite
 from assay.evals.suites.code import _read_shipped, assemble, extract_code, pass_at_k
+from helpers import suite_metrics
 
 PROBLEMS = _read_shipped("code_problems.jsonl")
 
@@ -120,7 +121,7 @@ def test_pass_at_k_known_values():
         pass_at_k(3, 1, 4)
 
 
-def test_n_samples_ids_params_and_aggregate():
+def test_n_samples_ids_params_andsuite_metrics():
     suite = get_suite("code", n=3, k=2)
     xs = list(suite.samples(0, 2))
     assert [x.id for x in xs] == [f"{p['id']}#{i}" for p in PROBLEMS[:2] for i in range(3)]
@@ -136,7 +137,7 @@ def test_n_samples_ids_params_and_aggregate():
         recs.append({"sample_id": x.id, "meta": x.meta, "status": "ok",
                      "score": {"value": float(v), "extra": {"sandbox": "netns"}}})
     recs.append({"sample_id": xs[0].id, "meta": xs[0].meta, "status": "error", "score": None})
-    agg = _aggregate(suite, recs)
+    agg = suite_metrics(suite, recs)
     assert agg["pass@1"]["value"] == pytest.approx((2 / 3 + 0) / 2)
     assert agg["pass@2"]["value"] == pytest.approx((1 - 0 / 3 + 0) / 2)  # C(1,2)=0: 1.0 for A
     assert agg["pass@1"]["n"] == 2
@@ -260,10 +261,3 @@ def test_live_embedded_model_code_sample(embedded):
         assert sc.reason
     else:
         assert sc.reason == "no code in the reply"
-
-
-def _aggregate(suite, recs):
-    """A suite's corpus metrics over plain dict records, keyed as in summary.json."""
-    from assay.evals.base import Record
-
-    return {m.key: m.model_dump() for m in suite.aggregate([Record.model_validate(r) for r in recs])}

@@ -315,7 +315,7 @@ def test_bad_rules_value_is_one_line_naming_the_fix():
     with pytest.raises(AssayError, match=r"option rules='strict': Input should be 'reference' or 'assay'"):
         get_suite("ifeval", rules="strict")
     with pytest.raises(DataError, match=r"rules='strict' is not one of reference, assay: pass --suite-opt rules="):
-        suite.make(rules="strict")
+        suite.IFEval(rules="strict")
     with pytest.raises(ValueError, match="rules="):
         ic.check("punctuation:no_comma", "a", {}, rules="strict")
     res = CliRunner().invoke(app, ["eval", "--suite", "ifeval", "--suite-opt", "rules=strict",

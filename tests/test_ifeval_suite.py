@@ -12,7 +12,8 @@ from assay.errors import DataError
 from assay.evals import ifeval_checks as ic
 from assay.evals.base import Sample, Suite
 from assay.evals.suites import get_suite
-from assay.evals.suites.ifeval import _CONFLICTS, aggregate, compatible, compose_items, instruction_breakdown, make
+from assay.evals.suites.ifeval import _CONFLICTS, aggregate, compatible, compose_items, instruction_breakdown
+from helpers import suite_metrics
 
 
 def _sample(ids, kwargs, prompt="p"):
@@ -98,7 +99,7 @@ def test_repeat_prompt_text_is_the_prompt_before_its_sentence():
 
 
 def test_limit_takes_a_seeded_subset():
-    s = make()
+    s = get_suite("ifeval")
     a = [x.id for x in s.samples(seed=3, limit=10)]
     assert len(a) == 10 and a == [x.id for x in s.samples(seed=3, limit=10)]
     assert a != [x.id for x in s.samples(seed=4, limit=10)]
@@ -107,7 +108,7 @@ def test_limit_takes_a_seeded_subset():
 # --- scoring ---------------------------------------------------------------------------------------------------
 
 def test_score_strict_and_loose_per_instruction():
-    s = make()
+    s = get_suite("ifeval")
     smp = _sample(["punctuation:no_comma", "detectable_format:title", "startend:end_checker"],
                   [{}, {}, {"end_phrase": "Any other questions?"}])
     ok = s.score("<<Tea>>\nGreen tea is calm. Any other questions?", smp)
@@ -124,7 +125,7 @@ def test_score_strict_and_loose_per_instruction():
 
 @pytest.mark.parametrize("completion", ["", "   ", "\n\n"])
 def test_empty_output_fails_everything_but_is_parsed(completion):
-    s = make()
+    s = get_suite("ifeval")
     smp = _sample(["punctuation:no_comma", "keywords:forbidden_words"], [{}, {"forbidden_words": ["x"]}])
     sc = s.score(completion, smp)
     assert sc.value == 0.0 and sc.parsed is True
@@ -133,14 +134,14 @@ def test_empty_output_fails_everything_but_is_parsed(completion):
 
 
 def test_aggregate_counts_prompts_and_instructions():
-    s = make()
+    s = get_suite("ifeval")
     recs = [
         {"status": "ok", "score": {"value": 1.0, "extra": {"strict": [True, True], "loose": [True, True]}}},
         {"status": "ok", "score": {"value": 0.0, "extra": {"strict": [True, False], "loose": [True, True]}}},
         {"status": "truncated", "score": {"value": 0.0, "extra": {"strict": [False], "loose": [False]}}},
         {"status": "error", "score": None},
     ]
-    agg = _aggregate(s, recs)
+    agg = suite_metrics(s, recs)
     assert set(agg) == {"prompt_strict", "prompt_loose", "inst_strict", "inst_loose"}
     assert (agg["prompt_strict"]["k"], agg["prompt_strict"]["n"]) == (1, 3)
     assert (agg["prompt_loose"]["k"], agg["prompt_loose"]["n"]) == (2, 3)
@@ -168,7 +169,7 @@ def test_official_jsonl_loads_and_every_id_is_supported(shared_benchmarks):
     ids = {x for r in raw for x in r["instruction_id_list"]}
     unsupported = sorted(ids - set(ic.REGISTRY))
     assert unsupported == [], f"unsupported instruction ids in the official data: {unsupported}"
-    s = make(data=path)
+    s = get_suite("ifeval", data=path)
     assert len(s.items) == len(raw) == 541
     # kwargs map onto the checkers: every kwargs set is accepted and every checker runs on a real-looking answer
     for it in s.items:
@@ -181,7 +182,7 @@ def test_official_jsonl_loads_and_every_id_is_supported(shared_benchmarks):
 
 
 def test_official_item_scored_by_hand(shared_benchmarks):
-    s = make(data=shared_benchmarks / "ifeval_input_data.jsonl")
+    s = get_suite("ifeval", data=shared_benchmarks / "ifeval_input_data.jsonl")
     smp = next(x for x in s.samples(0, None) if x.id == "ifeval-1001")  # no commas, Shakespearean itinerary
     assert s.score("Day one we sail to Kyoto. Thou shalt see temples.", smp).value == 1.0
     assert s.score("Day one, we sail to Kyoto.", smp).value == 0.0
@@ -193,31 +194,31 @@ def test_loader_reports_unsupported_ids_and_bad_lines(tmp_path):
     weird = {"key": 2, "prompt": "Hi", "instruction_id_list": ["detectable_format:haiku"], "kwargs": [{}]}
     p.write_text(json.dumps(good) + "\n" + json.dumps(weird) + "\n")
     with pytest.raises(DataError, match=r"unsupported instruction ids: detectable_format:haiku \(1\)"):
-        make(data=p)
-    assert len(make(data=p, skip_unsupported=True).items) == 1
+        get_suite("ifeval", data=p)
+    assert len(get_suite("ifeval", data=p, skip_unsupported=True).items) == 1
     # HF-style padding: every kwarg key present, unused ones null
     padded = dict(good, kwargs=[{"num_words": None, "relation": None}])
     p.write_text(json.dumps(padded) + "\n")
-    assert make(data=p).items[0]["kwargs"] == [{}]
+    assert get_suite("ifeval", data=p).items[0]["kwargs"] == [{}]
     p.write_text("{not json\n")
     with pytest.raises(DataError, match=r"x.jsonl:1"):
-        make(data=p)
+        get_suite("ifeval", data=p)
     p.write_text(json.dumps(dict(good, kwargs=[{}, {}])) + "\n")
     with pytest.raises(DataError, match="one per instruction id"):
-        make(data=p)
+        get_suite("ifeval", data=p)
     misfit = dict(good, instruction_id_list=["length_constraints:number_words"], kwargs=[{"num_words": 3}])
     p.write_text(json.dumps(misfit) + "\n")
     with pytest.raises(DataError, match="missing"):
-        make(data=p)
+        get_suite("ifeval", data=p)
 
 
 def test_missing_file_and_no_hub_give_one_line_errors(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="--data PATH") as e:
-        make(data=tmp_path / "nope.jsonl")
+        get_suite("ifeval", data=tmp_path / "nope.jsonl")
     assert "\n" not in str(e.value)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError, match="--data PATH") as e:
-        make(data="hub")
+        get_suite("ifeval", data="hub")
     assert "\n" not in str(e.value)
 
 
@@ -226,7 +227,7 @@ def test_missing_file_and_no_hub_give_one_line_errors(tmp_path, monkeypatch):
 def test_live_embedded_model_two_items(embedded):
     from assay.client import Client, SamplingParams
 
-    s = make()
+    s = get_suite("ifeval")
     samples = list(s.samples(seed=0, limit=2))
 
     async def go():
@@ -242,13 +243,6 @@ def test_live_embedded_model_two_items(embedded):
         assert len(sc.extra["strict"]) == n and len(sc.extra["loose"]) == n
         assert all(lo or not st for st, lo in zip(sc.extra["strict"], sc.extra["loose"]))  # loose >= strict
         records.append({"status": "ok", "score": sc.to_dict()})
-    agg = _aggregate(s, records)
+    agg = suite_metrics(s, records)
     assert agg["prompt_strict"]["n"] == 2
     assert agg["inst_strict"]["n"] == sum(len(x.input["instruction_id_list"]) for x in samples)
-
-
-def _aggregate(suite, recs):
-    """A suite's corpus metrics over plain dict records, keyed as in summary.json."""
-    from assay.evals.base import Record
-
-    return {m.key: m.model_dump() for m in suite.aggregate([Record.model_validate(r) for r in recs])}

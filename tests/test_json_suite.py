@@ -11,6 +11,7 @@ from assay.errors import AssayError
 from assay.evals.base import Sample
 from assay.evals.suites import get_suite
 from assay.evals.suites.json import parse_json_answer, score_json, values_match
+from helpers import suite_metrics
 
 SUITE = get_suite("json")
 SAMPLES = list(SUITE.samples(0, None))
@@ -146,7 +147,7 @@ def test_parse_reports_fences_and_prose():
     assert v == {"a": 1} and info["prose"] and not info["fenced"]
 
 
-def test_score_through_suite_and_aggregate():
+def test_score_through_suite_andsuite_metrics():
     task = TASKS[0]
     recs = []
     answers = {"freeform": ["```json\n" + json.dumps(task["expected"]) + "\n```", "not json", '{"x": 1}'],
@@ -159,7 +160,7 @@ def test_score_through_suite_and_aggregate():
             sc = SUITE.score(out, sample)
             recs.append({"category": mode, "status": "ok" if sc.parsed else "unparsed", "score": sc.to_dict()})
     recs.append({"category": "freeform", "status": "error", "score": None})  # errors are not counted here
-    agg = _aggregate(SUITE, recs)
+    agg = suite_metrics(SUITE, recs)
     assert agg["freeform/parse_rate"]["n"] == 3 and agg["freeform/parse_rate"]["value"] == pytest.approx(2 / 3)
     assert agg["freeform/schema_valid_rate"]["value"] == pytest.approx(1 / 3)
     assert agg["freeform/field_accuracy"]["value"] == pytest.approx(1 / 3)
@@ -204,10 +205,3 @@ def test_every_schema_converts_to_a_llamacpp_grammar():
         assert "root ::=" in gbnf
         for key in task["schema"]["required"]:
             assert f'\\"{key}\\"' in gbnf, (task["id"], key)
-
-
-def _aggregate(suite, recs):
-    """A suite's corpus metrics over plain dict records, keyed as in summary.json."""
-    from assay.evals.base import Record
-
-    return {m.key: m.model_dump() for m in suite.aggregate([Record.model_validate(r) for r in recs])}

@@ -12,6 +12,7 @@ from assay.evals.base import Sample
 from assay.evals.suites import get_suite
 from assay.evals.suites.logic import score_grid
 from assay.errors import AssayError
+from helpers import suite_metrics
 
 
 def brute_force_count(p: zebra.Puzzle) -> int:
@@ -173,7 +174,7 @@ def test_suite_samples_messages_and_scores_its_own_targets():
     assert [y.input for y in suite.samples(1, 5)] != [y.input for y in suite.samples(0, 5)]
 
 
-def test_sizes_option_and_aggregate():
+def test_sizes_option_andsuite_metrics():
     suite = get_suite("logic", sizes="2x2:3,6x6:1")
     items = list(suite.samples(seed=5, limit=None))
     assert [x.meta["size"] for x in items] == ["2x2", "6x6", "2x2", "2x2"]
@@ -185,7 +186,7 @@ def test_sizes_option_and_aggregate():
         sc = suite.score(answer if text else "no idea", x)
         recs.append({"category": x.category, "status": "ok" if sc.parsed else "unparsed", "score": sc.to_dict()})
     recs.append({"category": "small", "status": "error", "score": None})
-    agg = _aggregate(suite, recs)
+    agg = suite_metrics(suite, recs)
     assert agg["cell_accuracy"]["n"] == 4 and agg["cell_accuracy"]["value"] == pytest.approx(0.75)
     assert agg["cell_accuracy[x-large]"]["value"] == 1.0
     assert agg["cell_accuracy[small]"]["n"] == 3
@@ -260,10 +261,3 @@ def test_prompt_spells_out_every_house_in_the_layout():
     layout = msg.rsplit("\n", 1)[-1]
     assert json.loads(layout).keys() == {"House 1", "House 2", "House 3", "House 4"}
     assert all(set(row) == set(x.input["attributes"]) for row in json.loads(layout).values())
-
-
-def _aggregate(suite, recs):
-    """A suite's corpus metrics over plain dict records, keyed as in summary.json."""
-    from assay.evals.base import Record
-
-    return {m.key: m.model_dump() for m in suite.aggregate([Record.model_validate(r) for r in recs])}

@@ -9,9 +9,10 @@ import pytest
 
 from assay.errors import AssayError
 from assay.evals import longdocs
-from assay.evals.suites import longctx
+from assay.evals.suites import get_suite, longctx
 from assay.evals.suites.longctx import (default_lengths, exact_match, extract_span, parse_depths, parse_length,
                                         retrieved_number, rouge_l, score_niah, score_qa, score_summary, token_f1)
+from helpers import suite_metrics
 
 NEEDLE = longdocs.Needle("amber-falcon", "4829173")
 
@@ -142,7 +143,7 @@ def test_option_parsing():
     with pytest.raises(AssayError):
         parse_length("lots")
     with pytest.raises(AssayError, match="unknown task"):
-        longctx.make(tasks="niah,poetry")
+        get_suite("longctx", tasks="niah,poetry")
 
 
 def test_default_lengths_fit_the_window():
@@ -151,28 +152,28 @@ def test_default_lengths_fit_the_window():
     assert default_lengths(262144)[-1] == 235929 and 131072 in default_lengths(262144)
     assert default_lengths(None) == (1024, 2048, 3686)
     for ctx in (4096, 8192, 32768):
-        suite = longctx.make(max_context=ctx)  # no refusal
+        suite = get_suite("longctx", max_context=ctx)  # no refusal
         assert max(suite.lengths) + longctx.ANSWER_TOKENS["niah"] <= ctx
         assert suite.doc_length + longctx.ANSWER_TOKENS["summary"] <= ctx
 
 
 def test_refuses_lengths_beyond_the_window_in_one_line():
     with pytest.raises(AssayError) as e:
-        longctx.make(lengths="1K,8K", max_context=4096)
+        get_suite("longctx", lengths="1K,8K", max_context=4096)
     msg = str(e.value)
     assert "\n" not in msg and "8192" in msg and "4096" in msg and "4064" in msg
     from assay.engines import Endpoint
 
     with pytest.raises(AssayError, match="context window of 2048"):
-        longctx.make(tasks="niah", lengths="2K", endpoint=Endpoint(base_url="http://x/v1", model="m", context=2048))
+        get_suite("longctx", tasks="niah", lengths="2K", endpoint=Endpoint(base_url="http://x/v1", model="m", context=2048))
     with pytest.raises(AssayError, match="summary prompt of 4000"):
-        longctx.make(tasks="summary", doc_length=4000, max_context=4096)
-    longctx.make(tasks="niah", lengths="2K,3K", max_context=4096)  # fits
+        get_suite("longctx", tasks="summary", doc_length=4000, max_context=4096)
+    get_suite("longctx", tasks="niah", lengths="2K,3K", max_context=4096)  # fits
 
 
 # ---- samples and prompts -------------------------------------------------------------------------------------------
 def test_default_samples_cover_the_grid_and_tasks():
-    suite = longctx.make(max_context=4096)
+    suite = get_suite("longctx", max_context=4096)
     samples = list(suite.samples(0, None))
     assert len({s.id for s in samples}) == len(samples)
     niah = [s for s in samples if s.category == "niah"]
@@ -183,7 +184,7 @@ def test_default_samples_cover_the_grid_and_tasks():
 
 
 def test_prompts_hold_the_answer_and_match_the_length_estimate():
-    suite = longctx.make(max_context=8192)
+    suite = get_suite("longctx", max_context=8192)
     for s in suite.samples(0, None):
         prompt = suite.messages(s)[0]["content"]
         target_chars = s.input["length"] * longctx.EST_CHARS_PER_TOKEN
@@ -199,7 +200,7 @@ def test_prompts_hold_the_answer_and_match_the_length_estimate():
 
 
 def test_distractor_needles_have_other_keys():
-    suite = longctx.make(tasks="niah", lengths="1K", depths="50", needles=3)
+    suite = get_suite("longctx", tasks="niah", lengths="1K", depths="50", needles=3)
     (s,) = list(suite.samples(0, None))
     prompt = suite.messages(s)[0]["content"]
     assert s.id == "niah:1024:d050:k3"
@@ -220,11 +221,11 @@ def _records(suite, correct):
 
 
 def test_aggregate_reports_the_grid_and_task_scores():
-    suite = longctx.make(lengths="1K,2K", depths="0,50,100", docs=2, questions=2)
+    suite = get_suite("longctx", lengths="1K,2K", depths="0,50,100", docs=2, questions=2)
     recs = _records(suite, lambda s: not (s.category == "niah" and s.input["length"] == 2048
                                           and s.input["depth"] == 0.5))
     recs.append({**recs[0], "sample_id": "x", "status": "error", "score": None})  # errors are left out
-    agg = _aggregate(suite, recs)
+    agg = suite_metrics(suite, recs)
     assert agg["niah"]["n"] == 6 and agg["niah"]["value"] == pytest.approx(5 / 6)
     assert agg["niah:L=2K"]["value"] == pytest.approx(2 / 3) and agg["niah:L=1K"]["value"] == 1.0
     assert agg["niah:depth=50%"]["value"] == 0.5
@@ -236,7 +237,7 @@ def test_aggregate_reports_the_grid_and_task_scores():
 
 
 def test_heatmap_png_is_written(tmp_path):
-    suite = longctx.make(lengths="1K,2K,3K", depths="0,25,50,75,100", tasks="niah")
+    suite = get_suite("longctx", lengths="1K,2K,3K", depths="0,25,50,75,100", tasks="niah")
     recs = _records(suite, lambda s: s.input["depth"] != 0.5 or s.input["length"] == 1024)
     paths = suite.write_artifacts(recs, tmp_path)
     png, csv = tmp_path / "niah_heatmap.png", tmp_path / "niah_grid.csv"
@@ -262,7 +263,7 @@ class _FakeClient:
 
 
 def test_prepare_learns_the_window_and_the_ratio():
-    suite = longctx.make(tasks="niah", depths="50")
+    suite = get_suite("longctx", tasks="niah", depths="50")
     assert suite.lengths == (1024, 2048, 3686) and suite.cpt["niah"] == 4.0
     asyncio.run(suite.prepare(_FakeClient(8192, 4.6)))
     assert suite.max_context == 8192 and suite.lengths == (1024, 2048, 4096, 7372)
@@ -270,7 +271,7 @@ def test_prepare_learns_the_window_and_the_ratio():
     s = next(iter(suite.samples(0, None)))
     assert s.meta["chars_per_token"] == 4.5
     assert len(suite.messages(s)[0]["content"]) > 1024 * 4.3
-    fixed = longctx.make(tasks="niah", lengths="4K")
+    fixed = get_suite("longctx", tasks="niah", lengths="4K")
     with pytest.raises(AssayError, match="context window of 2048"):
         asyncio.run(fixed.prepare(_FakeClient(2048, 4.0)))
 
@@ -279,7 +280,7 @@ def test_prepare_learns_the_window_and_the_ratio():
 def test_live_niah_1k_on_the_embedded_model(embedded, tmp_path):
     from assay.client import Client, SamplingParams
 
-    suite = longctx.make(tasks="niah", lengths="1K", depths="50")
+    suite = get_suite("longctx", tasks="niah", lengths="1K", depths="50")
 
     async def go():
         async with Client(embedded) as client:
@@ -305,16 +306,9 @@ def test_prepare_keeps_the_stated_estimate_without_a_tokenizer():
         async def tokenize(self, text):
             return None
 
-    suite = longctx.make(tasks="niah,qa", lengths="1K")
+    suite = get_suite("longctx", tasks="niah,qa", lengths="1K")
     asyncio.run(suite.prepare(NoTokenizer(4096, 0)))
     assert suite.cpt["niah"] == suite.cpt["qa"] == longctx.EST_CHARS_PER_TOKEN
     assert suite.tokens_from.startswith("estimate") and suite.max_context == 4096
     s = next(iter(suite.samples(0, None)))
     assert s.meta == {"chars_per_token": 4.0, "tokens_from": "estimate (4.0 chars/token)"}
-
-
-def _aggregate(suite, recs):
-    """A suite's corpus metrics over plain dict records, keyed as in summary.json."""
-    from assay.evals.base import Record
-
-    return {m.key: m.model_dump() for m in suite.aggregate([Record.model_validate(r) for r in recs])}

@@ -27,6 +27,29 @@ def test_bad_suite_options_are_one_line_naming_the_valid_ones():
     assert get_suite("code", n="3").n == 3  # a number given as text (--suite-opt n=3) is coerced, not refused
 
 
+def test_every_builtin_suite_is_one_class_with_its_options_declared_once():
+    """One way to write a suite: the module's Suite subclass with an ``Options`` model, no ``make()``; the registry
+    validates options from that model and builds that class."""
+    import importlib
+
+    from assay.errors import DataError
+    from assay.evals.base import SuiteOptions, options_model
+    from assay.evals.suites import _builtin, factory
+
+    need_data = {"mbpp", "flores"}  # refuse to build without --data (one line naming it)
+    for name in _builtin():
+        module = importlib.import_module(f"assay.evals.suites.{name}")
+        cls = factory(name)
+        assert not hasattr(module, "make"), name
+        assert issubclass(cls, Suite) and cls.__module__ == module.__name__ and cls.name == name, name
+        assert cls.Options is not SuiteOptions and options_model(cls) is cls.Options, name
+        if name in need_data:
+            with pytest.raises(DataError, match="--data"):
+                get_suite(name)
+        else:
+            assert type(get_suite(name)) is cls, name
+
+
 def test_cli_bad_suite_opt_is_one_line_and_starts_no_engine():
     from typer.testing import CliRunner
 

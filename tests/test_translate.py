@@ -12,13 +12,14 @@ import sacrebleu
 
 from assay.errors import AssayError, DataError
 from assay.evals.base import Sample
-from assay.evals.suites import flores, translate
+from assay.evals.suites import flores, get_suite, translate
 from assay.evals.suites.translate import (DATA, LANGS, clean_translation, corpus_scores, format_table,
                                           parse_directions, tokenizer_for)
+from helpers import suite_metrics
 
 
 def _rec(sample: Sample, hyp: str | None, status: str = "ok") -> dict:
-    suite = translate.make()
+    suite = get_suite("translate")
     score = suite.score(hyp, sample).to_dict() if hyp is not None else None
     return {"category": sample.category, "status": status, "completion": hyp, "target": sample.target,
             "score": score}
@@ -38,7 +39,7 @@ def test_shipped_set_has_50_plus_sentences_in_every_language():
 
 
 def test_default_suite_has_ten_directions_of_60():
-    suite = translate.make()
+    suite = get_suite("translate")
     samples = list(suite.samples(0, None))
     by_dir: dict[str, int] = {}
     for s in samples:
@@ -51,7 +52,7 @@ def test_default_suite_has_ten_directions_of_60():
 
 
 def test_limit_spreads_over_directions_and_ids_do_not_depend_on_seed():
-    suite = translate.make()
+    suite = get_suite("translate")
     a = list(suite.samples(1, 20))
     b = list(suite.samples(2, 20))
     assert len(a) == 20 and len({s.category for s in a}) == 10
@@ -80,7 +81,7 @@ def test_directions_parsing():
 
 
 def test_messages_name_both_languages_and_ask_for_translation_only():
-    suite = translate.make(directions="en-zh")
+    suite = get_suite("translate", directions="en-zh")
     s = next(iter(suite.samples(0, None)))
     text = suite.messages(s)[0]["content"]
     assert "English" in text and "Chinese" in text and s.input["text"] in text and "only" in text
@@ -157,7 +158,7 @@ def test_corpus_scores_equal_sacrebleu_and_the_interval_brackets_them():
 
 
 def test_sentence_score_is_chrf_over_100_and_empty_is_zero():
-    suite = translate.make(directions="en-fr")
+    suite = get_suite("translate", directions="en-fr")
     s = next(iter(suite.samples(0, None)))
     full = suite.score(f"Translation: {s.target}", s)
     assert full.value == pytest.approx(1.0) and full.extracted == s.target
@@ -169,11 +170,11 @@ def test_sentence_score_is_chrf_over_100_and_empty_is_zero():
 
 
 def test_aggregate_per_direction_leaves_errors_out_and_counts_them():
-    suite = translate.make(directions="en-fr,en-zh")
+    suite = get_suite("translate", directions="en-fr,en-zh")
     samples = list(suite.samples(0, None))
     recs = [_rec(s, s.target) for s in samples]
     recs[0] = _rec(samples[0], None, status="error")  # en-fr, failed request
-    agg = _aggregate(suite, recs)
+    agg = suite_metrics(suite, recs)
     assert set(agg) == {"bleu:en-fr", "chrf:en-fr", "bleu:en-zh", "chrf:en-zh"}
     assert agg["bleu:en-fr"]["n"] == 59 and agg["bleu:en-fr"]["errors"] == 1
     assert agg["bleu:en-zh"]["n"] == 60 and agg["bleu:en-zh"]["tokenize"] == "zh"
@@ -183,10 +184,10 @@ def test_aggregate_per_direction_leaves_errors_out_and_counts_them():
 
 
 def test_aggregate_reads_stored_json_records(tmp_path):
-    suite = translate.make(directions="sw-en")
+    suite = get_suite("translate", directions="sw-en")
     samples = list(suite.samples(0, None))
     recs = [json.loads(json.dumps(_rec(s, "Hello there."))) for s in samples]
-    agg = _aggregate(suite, recs)
+    agg = suite_metrics(suite, recs)
     assert 0 <= agg["bleu:sw-en"]["value"] < 5 and agg["chrf:sw-en"]["value"] < 25
     paths = suite.write_artifacts(recs, tmp_path)
     assert paths == [tmp_path / "translate_table.md"] and "sw-en" in paths[0].read_text()
@@ -202,17 +203,17 @@ def test_flores_loader_reads_the_real_devtest(shared_benchmarks):
     assert {k: rows[0][k] for k in first} == first
     assert rows[0]["id"] == "flores-devtest-0001" and rows[-1]["id"] == "flores-devtest-1012"
     assert not rows[0]["sw"].endswith(" ")  # the published swh_Latn line 1 ends with a space
-    suite = flores.make(data=str(path), directions="en-sw,zh-en")
+    suite = get_suite("flores", data=str(path), directions="en-sw,zh-en")
     samples = list(suite.samples(0, None))
     assert suite.name == "flores" and len(samples) == 2024
     assert samples[1].category == "zh-en" and samples[1].target == rows[0]["en"]
 
 
 def test_translate_with_data_reads_flores_too(shared_benchmarks):
-    suite = translate.make(data=shared_benchmarks / "flores200_devtest", directions="en-fr")
+    suite = get_suite("translate", data=shared_benchmarks / "flores200_devtest", directions="en-fr")
     s = next(iter(suite.samples(0, None)))
     assert suite.name == "translate" and s.id == "flores-devtest-0001:en-fr"
-    assert suite.data_hash() != translate.make(directions="en-fr").data_hash()
+    assert suite.data_hash() != get_suite("translate", directions="en-fr").data_hash()
 
 
 def test_flores_accepts_the_tarball_layout(shared_benchmarks, tmp_path):
@@ -226,10 +227,10 @@ def test_flores_accepts_the_tarball_layout(shared_benchmarks, tmp_path):
 
 def test_flores_without_data_is_a_one_line_error_naming_data(tmp_path):
     with pytest.raises(DataError) as e:
-        flores.make()
+        get_suite("flores")
     assert "--data" in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(DataError) as e:
-        flores.make(data=tmp_path)
+        get_suite("flores", data=tmp_path)
     assert "--data" in str(e.value) and "eng_Latn.devtest" in str(e.value)
 
 
@@ -242,8 +243,16 @@ def test_flores_refuses_misaligned_files(tmp_path):
         flores.load_flores(tmp_path, langs=["en", "es"])
 
 
-def _aggregate(suite, recs):
-    """A suite's corpus metrics over plain dict records, keyed as in summary.json."""
-    from assay.evals.base import Record
+def test_a_flores_run_recorded_as_translate_class_rescores_as_flores(shared_benchmarks):
+    """Runs made when ``flores`` was a ``translate.Translate`` built by a ``make()`` stored that class as the suite's
+    ref; rescore rebuilds them by name, as the flores suite with the same samples and data hash."""
+    from assay.evals.scorecard import suites_for
+    from assay.store import EvalManifest
 
-    return {m.key: m.model_dump() for m in suite.aggregate([Record.model_validate(r) for r in recs])}
+    opts = {"data": str(shared_benchmarks / "flores200_devtest"), "directions": "en-sw"}
+    man = EvalManifest(run_id="r", fingerprint={"suites": {"flores": {}}}, suite_options={"flores": opts},
+                       suite_refs={"flores": "assay.evals.suites.translate:Translate"})
+    rebuilt = suites_for(man, strict=True)["flores"]
+    now = get_suite("flores", **opts)
+    assert type(rebuilt) is flores.Flores and rebuilt.name == "flores" and rebuilt.data_hash() == now.data_hash()
+    assert [s.id for s in rebuilt.samples(0, 3)] == [s.id for s in now.samples(0, 3)]

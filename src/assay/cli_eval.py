@@ -47,7 +47,7 @@ def _json_object(flag: str, text: str | None) -> dict | None:
 
 
 def suite_options(suites: list[str], data: str | None, opts: list[str] | None) -> dict[str, dict]:
-    """--data PATH and --suite-opt [suite.]key=value -> {suite: make() kwargs}."""
+    """--data PATH and --suite-opt [suite.]key=value -> {suite: its options} (--data is the `data` option)."""
     from assay.errors import AssayError
 
     out: dict[str, dict] = {s: {} for s in suites}
@@ -193,7 +193,7 @@ def register(app: typer.Typer) -> None:
         data: Annotated[Optional[str], typer.Option(
             help="Dataset file/folder for a suite that loads a standard benchmark (one --suite).")] = None,
         suite_opt: Annotated[Optional[list[str]], typer.Option(
-            "--suite-opt", help="Suite option key=value (or suite.key=value), repeatable; passed to make().")] = None,
+            "--suite-opt", help="Suite option key=value (or suite.key=value), repeatable; a suite's Options.")] = None,
         fresh: Annotated[bool, typer.Option(help="Start a new run even if one with this fingerprint exists.")] = False,
         detail: Annotated[bool, typer.Option(help="Also print per-category corpus metrics (e.g. BLEU per "
                                                   "direction) in the scorecard.")] = False,

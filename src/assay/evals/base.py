@@ -366,8 +366,9 @@ def suite_ref(suite: Suite) -> str | None:
 
 
 def options_model(factory: Any) -> type[SuiteOptions]:
-    """The options a suite factory takes: a Suite subclass's ``Options``, else a model built from the factory's
-    signature (annotations and defaults), extra names forbidden."""
+    """The options a suite takes: a Suite subclass's ``Options`` (every built-in suite: its one declaration of them),
+    else, for a class without one or an entry point's factory function, a model built from its signature
+    (annotations and defaults), extra names forbidden."""
     if inspect.isclass(factory) and issubclass(factory, Suite) and factory.Options is not SuiteOptions:
         return factory.Options
     import typing

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from assay.errors import DataError
 from assay.common import file_digest, read_jsonl, split_think
-from assay.evals.base import Sample, Score, Suite, stable_hash
+from assay.evals.base import Sample, Score, Suite, SuiteOptions, stable_hash
 
 PROMPT_TEMPLATE = (
     "Solve the following math problem. Reason step by step, then give the final answer on its own line "
@@ -383,10 +383,15 @@ class PublicMathSuite(BoxedMathSuite):
     url = ""  # direct JSONL download
     page = ""  # where a person gets the file
 
-    def __init__(self, data: str | None = None, download: bool = False, download_timeout_s: float = 20.0):
-        self.data = data
-        self.download = download
-        self.download_timeout_s = download_timeout_s
+    class Options(SuiteOptions):
+        data: str | None = None  # the JSONL file (--data PATH)
+        download: bool = False  # else fetch it into the cache (one bounded GET)
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.data = self.options.data
+        self.download = self.options.download
+        self.download_timeout_s = 20.0
         self._rows: list[dict] | None = None
         self._path: Path | None = None
 

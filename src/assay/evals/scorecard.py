@@ -44,13 +44,17 @@ def suites_for(manifest: EvalManifest, *, strict: bool = False) -> dict[str, Sui
     and the ``assay.suites`` entry points) or, for a suite object passed in from outside, from the class the manifest
     names. A suite that cannot be built is left out unless ``strict``."""
     from assay.errors import AssayError
-    from assay.evals.suites import build_ref, get_suite
+    from assay.evals.suites import available, build_ref, get_suite
 
     out = {}
     for name in manifest.suites:
         opts = manifest.suite_options.get(name) or {}
         try:
             ref = manifest.suite_refs.get(name)
+            if ref and ref.startswith("assay.evals.suites.") and name in available():
+                # a built-in suite recorded by another built-in's class (flores runs made when flores was a
+                # translate.Translate built by a make()): the registry rebuilds it by its name
+                ref = None
             out[name] = build_ref(ref, opts) if ref else get_suite(name, **opts)
         except (AssayError, ImportError, TypeError, ValueError, OSError, AttributeError):
             if strict:

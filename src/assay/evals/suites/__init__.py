@@ -1,9 +1,14 @@
 """Suite registry: one module per built-in suite in this package, plus suites from other packages.
 
-``get_suite("math", n_generated=50)`` imports ``assay.evals.suites.math`` and builds the suite with the options
-checked first (a wrong name or type is one line naming the valid options): the module's ``make()`` if it has one,
-else the ``Suite`` subclass the module defines (docs/architecture.md's "A suite in 25 lines" is such a module). Another package adds a suite with an
-entry point in the group ``assay.suites``, pointing at a ``Suite`` subclass or a ``make``-style factory::
+A built-in suite is written one way: a module ``evals/suites/<name>.py`` whose ``Suite`` subclass declares its options
+once, as a ``class Options(SuiteOptions)`` pydantic model (docs/architecture.md, "A suite in 25 lines"). When a module
+defines several ``Suite`` subclasses, the suite is the one whose ``name`` is the module's name (a variant subclass that
+keeps its parent's name, as math's tool variant does, is not: the parent it derives from is).
+``get_suite("math", n_generated=50)`` imports ``assay.evals.suites.math``, checks the options against that model
+first (a wrong name or type is one line naming the valid options) and builds the class with them.
+
+Another package adds a suite with an entry point in the group ``assay.suites``, pointing at a ``Suite`` subclass (or
+a factory whose signature is its options)::
 
     [project.entry-points."assay.suites"]
     haiku = "mypkg.haiku:Haiku"
@@ -39,9 +44,9 @@ def available() -> list[str]:
 
 
 def factory(name: str) -> Any:
-    """What builds suite ``name``: a module's ``make`` or an entry point's object."""
+    """What builds suite ``name``: its module's ``Suite`` subclass, or an entry point's object."""
     if name in _builtin():
-        return _module_factory(name, importlib.import_module(f"{__name__}.{name}"))
+        return _module_suite(name, importlib.import_module(f"{__name__}.{name}"))
     ep = _plugins().get(name)
     if ep is None:
         raise AssayError(f"unknown suite {name!r}: choose from {', '.join(available())}")
@@ -51,31 +56,29 @@ def factory(name: str) -> Any:
         raise AssayError(f"suite {name!r} (entry point {ep.value}) failed to load: {type(e).__name__}: {e}") from None
 
 
-def _module_factory(name: str, module: Any) -> Any:
-    """A built-in module's ``make``, else the one ``Suite`` subclass defined in it (the one named ``name`` when there
-    are several)."""
-    make = getattr(module, "make", None)
-    if callable(make):
-        return make
+def _module_suite(name: str, module: Any) -> type:
+    """The ``Suite`` subclass a built-in module defines: the only one, else the one named ``name`` (of several so
+    named, the one the others derive from)."""
     from assay.evals.base import Suite
 
     classes = [c for c in vars(module).values()
                if inspect.isclass(c) and issubclass(c, Suite) and c is not Suite and c.__module__ == module.__name__]
     if len(classes) > 1:
-        classes = [c for c in classes if c.name == name] or classes
+        named = [c for c in classes if c.name == name]
+        classes = [c for c in named if not any(b is not c and issubclass(c, b) for b in named)] or classes
     if len(classes) != 1:
         found = ", ".join(c.__name__ for c in classes) or "none"
         raise AssayError(f"suite module {module.__name__} defines {len(classes)} Suite subclasses ({found}): "
-                         f"give exactly one the name {name!r}, or add a make() that builds it")
+                         f"give exactly one the name {name!r}")
     return classes[0]
 
 
-def _build(name: str, make: Any, options: dict):
+def _build(name: str, build: Any, options: dict):
     from assay.evals.base import as_suite, validate_options
 
-    opts = validate_options(name, make, options)
+    opts = validate_options(name, build, options)
     try:
-        return as_suite(make(**opts))
+        return as_suite(build(**opts))
     except (TypeError, ValueError) as e:
         raise AssayError(f"suite {name!r}: {e}") from None
 

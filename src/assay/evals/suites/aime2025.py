@@ -26,7 +26,3 @@ class AIME2025(PublicMathSuite):
         return {"id": f"aime2025/{rid if rid not in (None, '') else i + 1}",
                 "question": self.field(row, i, "problem", "question", "Problem"),
                 "answer": str(self.field(row, i, "answer", "Answer")).strip(), "category": "all"}
-
-
-def make(data: str | None = None, download: bool = False) -> AIME2025:
-    return AIME2025(data=data, download=download)

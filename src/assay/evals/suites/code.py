@@ -9,7 +9,8 @@ Prompt: complete the function; reply with the whole function in one ```python bl
 Scoring: the code block is extracted (the last ```python fence that defines the function, else the longest fence,
 else the whole reply; a reply with only a body is appended to the prompt), then solution + tests run in
 ``assay.evals.sandbox`` (no network, no parent environment, resource limits). Pass = every assert holds.
-pass@k uses the unbiased estimator of Chen et al. (2021) over ``n`` samples per problem (``make(n=10, k=5)``).
+pass@k uses the unbiased estimator of Chen et al. (2021) over ``n`` samples per problem
+(``--suite-opt n=10 --suite-opt k=5``).
 
 The same machinery serves the ``humaneval`` and ``mbpp`` suites.
 
@@ -25,7 +26,7 @@ from math import comb
 
 from assay.errors import AssayError
 from assay.common import data_path, fenced_blocks, read_jsonl, stable_hash
-from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite
+from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions
 from assay.evals.sandbox import Limits, run_python
 from assay.evals.stats import mean_summary
 
@@ -71,21 +72,27 @@ class CodeSuite(Suite):
     ``check(candidate)``), "category"} and may override ``instruction``.
     """
 
-    name = "code"
+    name = ""  # a base, not a suite: each subclass names itself
     version = "1"
     binary = True
     metric = "pass@1"
     slow_scoring = True
     prompt_template = INSTRUCTION
 
-    def __init__(self, n: int = 1, k: int | None = None, temperature: float = 0.8,
-                 limits: Limits | None = None):
-        self.n = int(n)
-        self.k = int(k) if k is not None else self.n
+    class Options(SuiteOptions):
+        n: int = 1  # samples per problem (temperature > 0 when n > 1)
+        k: int | None = None  # pass@k besides pass@1 (default n)
+        temperature: float = 0.8  # for the n > 1 draws
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        o = self.options
+        self.n = int(o.n)
+        self.k = int(o.k) if o.k is not None else self.n
         if self.n < 1 or not 1 <= self.k <= self.n:
             raise AssayError(f"{self.name}: need n >= 1 and 1 <= k <= n (got n={self.n}, k={self.k})")
-        self.temperature = float(temperature)
-        self.limits = limits or Limits()
+        self.temperature = float(o.temperature)
+        self.limits = Limits()
         self.scoring_timeout_s = self.limits.wall_s + 15.0  # the sandbox's own wall clock fires first
 
     # --- data -------------------------------------------------------------------------------------------------------
@@ -174,8 +181,3 @@ class Code(CodeSuite):
                                "test": to_check(p["tests"]), "category": p["category"]}
                               for p in _read_shipped("code_problems.jsonl")]
         return self._problems
-
-
-def make(n: int = 1, k: int | None = None, temperature: float = 0.8) -> Code:
-    """n samples per problem (temperature > 0 when n > 1); k for pass@k (default n)."""
-    return Code(n=n, k=k, temperature=temperature)

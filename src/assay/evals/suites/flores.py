@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from assay.errors import DataError
+from assay.evals.suites.translate import Translate
 
 CODES = {"en": "eng_Latn", "fr": "fra_Latn", "es": "spa_Latn", "ar": "arb_Arab", "sw": "swh_Latn", "zh": "zho_Hans"}
 
@@ -61,9 +62,8 @@ def load_flores(data: str | Path | None, *, split: str = "devtest",
     return rows, h.hexdigest()[:16]
 
 
-def make(data: str | Path | None = None, directions: str | Sequence[str] | None = None, split: str = "devtest"):
-    from assay.evals.suites.translate import Translate, parse_directions
+class Flores(Translate):
+    """translate on FLORES-200: the same options, prompt and scoring; ``data`` is required."""
 
-    dirs = parse_directions(directions)
-    items, digest = load_flores(data, split=split, langs={lang for d in dirs for lang in d})
-    return Translate(items, dirs, name="flores", source=f"flores200-{split}", data_digest=digest)
+    name = "flores"
+    _shipped = False

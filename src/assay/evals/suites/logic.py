@@ -22,10 +22,11 @@ from __future__ import annotations
 import ast
 import json
 import re
+from typing import Any
 
 from assay.evals import zebra
 from assay.common import fenced_blocks
-from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite
+from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions
 from assay.evals.stats import mean_summary
 from assay.errors import AssayError
 
@@ -82,8 +83,12 @@ class Logic(Suite):
     metric = "puzzle accuracy"
     prompt_template = PROMPT
 
-    def __init__(self, sizes=None):
-        self.mix = _parse_mix(sizes)
+    class Options(SuiteOptions):
+        sizes: Any = None  # "2x2,3x3:10" (size[:count], default count 5) or a list; None: the default mix (40)
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.mix = _parse_mix(self.options.sizes)
 
     def data_hash(self) -> str:
         # the data is the generator: its version and the mix define every sample for a seed
@@ -264,8 +269,3 @@ def score_grid(completion: str, target: dict, attributes: dict) -> Score:
     reason = f"{correct}/{cells} cells right" + (f", {missing} missing" if missing else "")
     return Score(1.0 if correct == cells else 0.0, extracted=extracted, reason=reason,
                  extra={"cell_accuracy": acc, "correct_cells": correct, "cells": cells})
-
-
-def make(sizes=None) -> Logic:
-    """sizes: "2x2,3x3:10" (size[:count], default count 5) or None for the default mix (40 puzzles)."""
-    return Logic(sizes=sizes)

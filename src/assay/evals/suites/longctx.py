@@ -32,11 +32,13 @@ import string
 import unicodedata
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
+
+from pydantic import Field
 
 from assay.errors import AssayError
 from assay.evals import longdocs
-from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite
+from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions
 
 TASKS = ("niah", "qa", "summary")
 DEFAULT_DEPTHS = tuple(i / 10 for i in range(11))
@@ -221,20 +223,42 @@ class LongCtx(Suite):
     metric = "score"
     prompt_template = "\n---\n".join(PROMPTS.values())
 
-    def __init__(self, tasks: Sequence[str], lengths: Sequence[int] | None, depths: Sequence[float], needles: int,
-                 docs: int, questions: int, doc_length: int | None, max_context: int | None,
-                 chars_per_token: float | None):
-        self.tasks = tuple(tasks)
-        self._lengths = tuple(lengths) if lengths else None
-        self.depths = tuple(depths)
-        self.needles = needles
-        self.docs = docs
-        self.questions = questions
-        self._doc_length = doc_length
-        self.max_context = max_context
+    class Options(SuiteOptions):
+        tasks: str | Sequence[str] = TASKS  # "niah,qa,summary"
+        lengths: Any = None  # "1K,2K,4K" (tokens); default: 1K, 2K ... 0.9 x window
+        depths: Any = DEFAULT_DEPTHS  # "0,50,100": percents or fractions
+        needles: int = 1  # 1 = single; k adds k-1 distractors
+        docs: int = 4  # qa: documents ...
+        questions: int = 2  # ... x questions each
+        doc_length: int | str | None = None  # tokens of the qa/summary prompts
+        max_context: int | None = None  # the served window; else endpoint.context, else prepare() learns it
+        endpoint: Any = Field(None, exclude=True)  # an Endpoint (its context); not stored with the run's options
+        chars_per_token: float | None = None  # else 4.0, or measured by prepare() with the server's tokenizer
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        o = self.options
+        tasks = tuple(t.lower() for t in _split(o.tasks))
+        bad = [t for t in tasks if t not in TASKS]
+        if bad or not tasks:
+            raise AssayError(f"longctx: unknown task {', '.join(bad) or '(none)'}: choose from {', '.join(TASKS)}")
+        lens = tuple(parse_length(x) for x in _split(o.lengths)) if o.lengths is not None else None
+        if lens is not None and any(L < 256 for L in lens):
+            raise AssayError("longctx: lengths below 256 tokens leave no room for a haystack")
+        max_context = o.max_context
+        if max_context is None and o.endpoint is not None:
+            max_context = getattr(o.endpoint, "context", None)
+        self.tasks = tasks
+        self._lengths = lens or None
+        self.depths = parse_depths(o.depths)
+        self.needles = int(o.needles)
+        self.docs = int(o.docs)
+        self.questions = int(o.questions)
+        self._doc_length = parse_length(o.doc_length) if o.doc_length is not None else None
+        self.max_context = int(max_context) if max_context else None
         # characters per token, per task (numbers and markup tokenise denser than prose)
-        self.cpt = {t: float(chars_per_token or EST_CHARS_PER_TOKEN) for t in TASKS}
-        self.tokens_from = "given" if chars_per_token else f"estimate ({EST_CHARS_PER_TOKEN} chars/token)"
+        self.cpt = {t: float(o.chars_per_token or EST_CHARS_PER_TOKEN) for t in TASKS}
+        self.tokens_from = "given" if o.chars_per_token else f"estimate ({EST_CHARS_PER_TOKEN} chars/token)"
         self.check()
 
     # lengths depend on the window, which prepare() may learn after construction
@@ -468,23 +492,3 @@ async def _served_context(ep) -> int | None:
     except (httpx.HTTPError, ValueError, AttributeError):
         return None
     return None
-
-
-def make(tasks: str | Sequence[str] = TASKS, lengths=None, depths=DEFAULT_DEPTHS, needles: int = 1, docs: int = 4,
-         questions: int = 2, doc_length: int | str | None = None, max_context: int | None = None, endpoint=None,
-         chars_per_token: float | None = None) -> LongCtx:
-    """Options: tasks ("niah,qa,summary"), lengths ("1K,2K,4K"; default: 1K, 2K … 0.9 x window), depths ("0,50,100"
-    percents or fractions), needles (1 = single; k adds k-1 distractors), docs / questions (qa: documents x questions
-    each), doc_length (tokens of the qa/summary prompts), max_context (the served window; else endpoint.context)."""
-    tasks = tuple(t.lower() for t in _split(tasks))
-    bad = [t for t in tasks if t not in TASKS]
-    if bad or not tasks:
-        raise AssayError(f"longctx: unknown task {', '.join(bad) or '(none)'}: choose from {', '.join(TASKS)}")
-    lens = tuple(parse_length(x) for x in _split(lengths)) if lengths is not None else None
-    if lens is not None and any(L < 256 for L in lens):
-        raise AssayError("longctx: lengths below 256 tokens leave no room for a haystack")
-    if max_context is None and endpoint is not None:
-        max_context = getattr(endpoint, "context", None)
-    return LongCtx(tasks, lens, parse_depths(depths), int(needles), int(docs), int(questions),
-                   parse_length(doc_length) if doc_length is not None else None,
-                   int(max_context) if max_context else None, chars_per_token)

@@ -31,7 +31,7 @@ from typing import Iterable
 from assay.errors import AssayError
 from assay.evals import mathlib
 from assay.common import data_path, file_digest, read_jsonl
-from assay.evals.base import Metric, Record, Sample, ToolResult, as_records
+from assay.evals.base import Metric, Record, Sample, SuiteOptions, ToolResult, as_records
 from assay.evals.pytool import code_to_run, feedback_message, strip_code, tool_output  # noqa: F401 - re-exported
 from assay.evals.stats import mean_summary, proportion_summary
 
@@ -43,11 +43,31 @@ class MathSuite(mathlib.BoxedMathSuite):
     name = "math"
     version = "1"
 
-    def __init__(self, source: str = "shipped", n_generated: int = 100):
+    class Options(SuiteOptions):
+        source: str = "shipped"  # shipped | generated | mixed
+        n_generated: int = 100  # fresh problems drawn from the seed (generated, mixed)
+        tool: str | None = None  # "python": the model may run code (the MathToolSuite variant below)
+        max_rounds: int = 3  # with tool=python: code runs per problem
+        tool_mode: str = "prompted"  # with tool=python: prompted | native
+        sandbox_cpu_s: int = 5  # with tool=python: the sandbox's limits
+        sandbox_wall_s: float = 10.0
+
+    def __new__(cls, **options):
+        # tool=python is the conversational variant: the same suite (name, samples, scorer) with a Python tool
+        tool = options.get("tool")
+        if cls is MathSuite and tool is not None:
+            if tool != "python":
+                raise AssayError(f"math: unknown tool {tool!r}: the one tool is python (--suite-opt tool=python)")
+            cls = MathToolSuite
+        return super().__new__(cls)
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        source = self.options.source
         if source not in SOURCES:
             raise AssayError(f"math: unknown source {source!r}: choose from {', '.join(SOURCES)}")
         self.source = source
-        self.n_generated = int(n_generated)
+        self.n_generated = int(self.options.n_generated)
 
     def _items(self, seed: int) -> list[dict]:
         items = []
@@ -86,19 +106,21 @@ PYTHON_TOOL = {"type": "function", "function": {
                    "required": ["code"]}}}
 TOOL_MODES = ("prompted", "native")
 class MathToolSuite(MathSuite):
-    """``math`` with a Python tool: same problems, ids and scorer; a conversation of up to max_rounds tool runs."""
+    """``math`` with a Python tool: same problems, ids and scorer; a conversation of up to max_rounds tool runs.
+    ``get_suite("math", tool="python")`` (or ``MathSuite(tool="python")``) builds it; its options are math's."""
 
     version = "1+python"
 
-    def __init__(self, source: str = "shipped", n_generated: int = 100, max_rounds: int = 3,
-                 tool_mode: str = "prompted", sandbox_cpu_s: int = 5, sandbox_wall_s: float = 10.0):
-        super().__init__(source=source, n_generated=n_generated)
+    def __init__(self, **options):
+        super().__init__(**{**options, "tool": "python"})  # stored so: rescore rebuilds this variant
+        o = self.options
+        tool_mode = o.tool_mode
         if tool_mode not in TOOL_MODES:
             raise AssayError(f"math: unknown tool_mode {tool_mode!r}: choose from {', '.join(TOOL_MODES)}")
-        if max_rounds < 1:
+        if o.max_rounds < 1:
             raise AssayError("math: max_rounds must be at least 1 (or leave out tool=python)")
-        self.max_rounds, self.tool_mode = int(max_rounds), tool_mode
-        self.sandbox_cpu_s, self.sandbox_wall_s = int(sandbox_cpu_s), float(sandbox_wall_s)
+        self.max_rounds, self.tool_mode = int(o.max_rounds), tool_mode
+        self.sandbox_cpu_s, self.sandbox_wall_s = int(o.sandbox_cpu_s), float(o.sandbox_wall_s)
         self.prompt_template = TOOL_PROMPT if tool_mode == "prompted" else NATIVE_TOOL_PROMPT
         self.requires = ("tools",) if tool_mode == "native" else ()
 
@@ -162,13 +184,3 @@ class MathToolSuite(MathSuite):
         return {"python tool": f"{self.tool_mode} mode, up to {self.max_rounds} runs per problem, sandbox "
                                f"{', '.join(modes) or '(not used)'}; cpu {self.sandbox_cpu_s} s, wall "
                                f"{self.sandbox_wall_s:g} s"}
-
-
-def make(source: str = "shipped", n_generated: int = 100, tool: str | None = None, max_rounds: int = 3,
-         tool_mode: str = "prompted", sandbox_cpu_s: int = 5, sandbox_wall_s: float = 10.0) -> MathSuite:
-    if tool is None:
-        return MathSuite(source=source, n_generated=n_generated)
-    if tool != "python":
-        raise AssayError(f"math: unknown tool {tool!r}: the one tool is python (--suite-opt tool=python)")
-    return MathToolSuite(source=source, n_generated=n_generated, max_rounds=max_rounds, tool_mode=tool_mode,
-                         sandbox_cpu_s=sandbox_cpu_s, sandbox_wall_s=sandbox_wall_s)

@@ -26,7 +26,3 @@ class Math500(PublicMathSuite):
         return {"id": f"math500/{uid}", "question": self.field(row, i, "problem"),
                 "answer": str(self.field(row, i, "answer")), "category": subject,
                 "meta": {"level": row.get("level")}}
-
-
-def make(data: str | None = None, download: bool = False) -> Math500:
-    return Math500(data=data, download=download)

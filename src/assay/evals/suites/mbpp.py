@@ -17,6 +17,7 @@ from pathlib import Path
 
 from assay.common import iter_jsonl
 from assay.errors import DataError
+from assay.evals.base import SuiteOptions
 from assay.evals.suites.code import CodeSuite
 
 INSTRUCTION = ("You are an expert Python programmer, and here is your task: {prompt}\n"
@@ -48,18 +49,26 @@ def load(path: str | Path, split: str = "test") -> list[dict]:
     return out
 
 
+class _DataOptions(SuiteOptions):
+    data: str | None = None  # mbpp.jsonl (required)
+    split: str = "test"  # test | validation | train | prompt | all
+
+
 class MBPP(CodeSuite):
     name = "mbpp"
     version = "1"
     prompt_template = INSTRUCTION
 
-    def __init__(self, data: str | None = None, split: str = "test", **kw):
-        if not data:
+    class Options(CodeSuite.Options, _DataOptions):  # data, split, then the code suite's n, k, temperature
+        pass
+
+    def __init__(self, **options):
+        if not options.get("data"):  # checked before n and k, as it always was
             raise DataError("mbpp needs the MBPP file: pass --data PATH/mbpp.jsonl (google-research/google-research, "
                             "mbpp/mbpp.jsonl)")
-        super().__init__(**kw)
-        self.path, self.split = str(data), split
-        self._problems = load(self.path, split)
+        super().__init__(**options)
+        self.path, self.split = str(self.options.data), self.options.split
+        self._problems = load(self.path, self.split)
 
     def problems(self) -> list[dict]:
         return self._problems
@@ -68,8 +77,3 @@ class MBPP(CodeSuite):
         # MBPP asserts call the function by name (not through `candidate`): setup + solution + asserts
         inp = sample.input
         return f"{inp.get('setup', '')}\n{code}\n\n" + "\n".join(inp["asserts"]) + "\n"
-
-
-def make(data: str | None = None, split: str = "test", n: int = 1, k: int | None = None,
-         temperature: float = 0.8) -> MBPP:
-    return MBPP(data=data, split=split, n=n, k=k, temperature=temperature)

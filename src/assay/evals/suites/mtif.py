@@ -275,7 +275,3 @@ def aggregate(records) -> dict:
         out[f"turn{k}_inst_strict"] = proportion_summary(c[2], c[4])
         out[f"turn{k}_inst_loose"] = proportion_summary(c[3], c[4])
     return out
-
-
-def make(data: str | None = None, n: int = 120, gen_seed: int = 0, skip_unsupported: bool = False) -> MultiTurnIF:
-    return MultiTurnIF(data=data, n=n, gen_seed=gen_seed, skip_unsupported=skip_unsupported)

@@ -385,7 +385,3 @@ class ToolsSuite(Suite):
             out.append(Metric.of("no_call_rate", proportion_summary(no_call, len(calls)), category=mode,
                                  kind="proportion", key=f"{mode}/no_call_rate"))
         return out
-
-
-def make(modes: str = ",".join(MODES), data: str | None = None, answers: str | None = None) -> ToolsSuite:
-    return ToolsSuite(modes=modes, data=data, answers=answers)

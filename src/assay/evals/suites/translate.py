@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 
 from assay.errors import AssayError, DataError
 from assay.common import data_path, file_digest, read_jsonl, strip_fence_markers
-from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, stable_hash
+from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions, stable_hash
 
 LANGS = {"en": "English", "fr": "French", "es": "Spanish", "ar": "Arabic", "sw": "Swahili",
          "zh": "Chinese (Simplified)"}
@@ -144,21 +144,37 @@ def load_shipped() -> tuple[dict, ...]:
 
 # ---- the suite -----------------------------------------------------------------------------------------------------
 class Translate(Suite):
+    """The shipped set, or FLORES-200 from ``data`` (a folder of ``eng_Latn.devtest``-style files)."""
+
+    name = "translate"
     version = "1"
     binary = False
     metric = "chrF"
     prompt_template = PROMPT
+    _shipped = True  # data=None reads the shipped sentences (flores: it is an error)
 
-    def __init__(self, items: Sequence[dict], directions: list[tuple[str, str]], *, name: str = "translate",
-                 source: str = "shipped", data_digest: str | None = None):
-        self.name = name
+    class Options(SuiteOptions):
+        data: str | Path | None = None  # a FLORES-200 folder; None: the shipped sentences
+        directions: str | Sequence[str] | None = None  # "en-fr,fr-en" or a list; None: all ten
+        split: str = "devtest"  # FLORES-200 split (dev | devtest)
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        o = self.options
+        directions = parse_directions(o.directions)
+        if o.data is None and self._shipped:
+            items, self.source, digest = load_shipped(), "shipped", file_digest(DATA)
+        else:  # FLORES-200 (the loader says what to pass when data is missing)
+            from assay.evals.suites.flores import load_flores
+
+            items, digest = load_flores(o.data, split=o.split, langs={lang for d in directions for lang in d})
+            self.source = f"flores200-{o.split}"
         self.items = list(items)
         self.directions = directions
-        self.source = source
-        self._digest = data_digest or stable_hash([self.items, directions])
+        self._digest = digest
         missing = {lang for d in directions for lang in d} - set(self.items[0] if self.items else ())
         if missing:
-            raise DataError(f"{name}: the data has no {', '.join(sorted(missing))} column")
+            raise DataError(f"{self.name}: the data has no {', '.join(sorted(missing))} column")
 
     def data_hash(self) -> str:
         return stable_hash([self._digest, ["-".join(d) for d in self.directions]])
@@ -241,18 +257,3 @@ def format_table(metrics: dict) -> str:
         b, c = metrics.get(f"bleu:{p}"), metrics.get(f"chrf:{p}")
         lines.append(f"| {p} | {b['n']} | {cell(b)} | {cell(c)} |")
     return "\n".join(lines) + "\n"
-
-
-def make(data: str | Path | None = None, directions: str | Sequence[str] | None = None,
-         split: str = "devtest") -> Translate:
-    """The shipped set, or FLORES-200 from ``data`` (a folder of ``eng_Latn.devtest``-style files)."""
-    dirs = parse_directions(directions)
-    if data is not None:
-        from assay.evals.suites.flores import load_flores
-
-        items, digest = load_flores(data, split=split, langs={lang for d in dirs for lang in d})
-        return Translate(items, dirs, name="translate", source=f"flores200-{split}", data_digest=digest)
-    return Translate(load_shipped(), dirs, source="shipped", data_digest=file_digest(DATA))
-
-
-
