@@ -36,7 +36,7 @@ def main() -> int:
 
     from assay.client import SamplingParams, knob_fields
     from assay.engines import provide
-    from assay.evals import stats
+    from assay import stats
     from assay.evals.runner import run
     from assay.evals.suites import get_suite
 

@@ -89,7 +89,7 @@ def run_lm_eval(exe: Path, base_url: str, model: str, task_dir: Path, out: Path,
 
 
 def wilson_rows(readings: dict[str, list[bool]]) -> dict:
-    from assay.evals.stats import proportion_summary
+    from assay.stats import proportion_summary
 
     print("| harness (reading) | correct | accuracy [95 % CI] |\n|---|---|---|")
     table = {}

@@ -67,7 +67,7 @@ def verdicts(records: list[dict], suite) -> list[tuple[list[bool], list[bool]]]:
 
 
 def summarise(v: list[tuple[list[bool], list[bool]]], n_boot: int = 2000, seed: int = 0) -> dict:
-    from assay.evals.stats import proportion_summary
+    from assay.stats import proportion_summary
 
     res = {}
     for j, level in ((0, "strict"), (1, "loose")):
@@ -170,7 +170,7 @@ def report_ifeval(run_dir: Path, data: str) -> dict:
 
 
 def report_gsm8k(run_dir: Path) -> dict:
-    from assay.evals.stats import proportion_summary
+    from assay.stats import proportion_summary
 
     records, truncated, errors, max_tokens, params = run_facts(run_dir, 256)
     ok = [r for r in records if r.get("status") != "error"]

@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from assay.evals.stats import wilson
+from assay.stats import wilson
 from assay.store import iter_records, read_manifest
 
 

@@ -17,9 +17,9 @@ from assay.evals.base import Sample, Score
 from assay.evals.runner import run
 from assay.judge.parse import parse_choice, parse_rating
 from assay.judge.run import JUDGEMENTS, judge_pairwise, judge_rubric, judgements, read_index, rescore_judgements
-from assay.judge.stats import bradley_terry, cohen_kappa, win_matrix
 from assay.judge.summary import pairwise_summary, rubric_summary
 from assay.judge.templates import available, load_template, parse_template
+from assay.stats import bradley_terry, cohen_kappa, win_matrix
 from assay.store import iter_records
 
 # ---- parsing --------------------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from assay.report.paired import (compare_scores, discordant, format_p, mcnemar_exact, min_detectable_diff,
-                                 min_discordant_for_significance, paired_bootstrap, sign_flip_p, verdict)
+from assay.stats import (compare_scores, discordant, format_p, mcnemar_exact, min_detectable_diff,
+                         min_discordant_for_significance, paired_bootstrap, sign_flip_p, verdict)
 
 
 def table_to_pairs(both: int, only_a: int, only_b: int, neither: int) -> tuple[list[int], list[int]]:

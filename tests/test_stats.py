@@ -1,4 +1,4 @@
-"""evals.stats against known values (Wilson from the closed form as published, e.g. Newcombe 1998 / R's
+"""assay.stats.intervals against known values (Wilson from the closed form as published, e.g. Newcombe 1998 / R's
 binom::binom.wilson) and bootstrap reproducibility."""
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from assay.evals import stats
+from assay import stats
 
 
 @pytest.mark.parametrize("k,n,lo,hi", [

@@ -191,6 +191,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _same(a: str, b: str) -> bool:
-    from assay.report.runs import short_model
+    from assay.common import short_model
 
     return short_model(a).lower() == short_model(b).lower()

@@ -198,3 +198,11 @@ def split_think(raw: str | None) -> ThinkSplit:
         reasoning, answer = raw.rsplit(_CLOSE, 1)
         return ThinkSplit(answer.lstrip(), reasoning.strip(), False)
     return ThinkSplit(raw, None, False)
+
+
+def short_model(model: str | None) -> str:
+    """A model's short name for tables: the last path part, without ``.gguf`` ("?" when unknown)."""
+    if not model:
+        return "?"
+    name = str(model).rstrip("/").split("/")[-1]
+    return name[:-5] if name.lower().endswith(".gguf") else name

@@ -99,7 +99,7 @@ def export_votes(path: str | Path, out: str | Path) -> int:
 
 def thumbs(path: str | Path) -> dict[str, dict]:
     """model -> {"up", "down", "share_up"} from Chainlit's feedbacks on answers (1 up, 0 down)."""
-    from assay.evals.stats import proportion_summary
+    from assay.stats import proportion_summary
 
     if not Path(path).is_file():
         return {}
@@ -133,7 +133,7 @@ def thumbs(path: str | Path) -> dict[str, dict]:
 
 
 def arena_report(path: str | Path, *, seed: int = 0, n_boot: int = 1000, prior: float = 1.0) -> dict:
-    from assay.judge.stats import bradley_terry, win_matrix
+    from assay.stats import bradley_terry, win_matrix
 
     votes = list_votes(path)
     games = [(v["model_a"], v["model_b"], SCORE[v["vote"]]) for v in votes if v["vote"] in SCORE]

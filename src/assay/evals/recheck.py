@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from assay.client import Client, SamplingParams
 from assay.common import dumps, write_json_atomic
 from assay.errors import AssayError, RequestError
-from assay.evals import stats
+from assay import stats
 from assay.evals.base import Record, Suite, as_suite, conversational, status_for
 from assay.store import RECORDS, EvalManifest, RecordWriter, RunStore, iso_now, iter_records, trim_torn_tail
 

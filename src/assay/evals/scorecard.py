@@ -25,7 +25,7 @@ from array import array
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from assay.evals import stats
+from assay import stats
 from assay.evals.base import Metric, Record, Suite, as_suite
 from assay.store import EvalManifest, RunStore
 

@@ -1,6 +1,6 @@
 """LLM-as-judge for assay: versioned prompt templates (``templates/``), reply parsing (``parse``), the judge pass over
-a stored run (``run``), summaries with intervals (``summary``) and the statistics of judges and votes (``stats``:
-Cohen's kappa, Bradley-Terry). See docs/judges.md.
+a stored run (``run``) and summaries with intervals (``summary``). The statistics of judges and votes (Cohen's
+kappa, Bradley-Terry) are in ``assay.stats`` (``agreement``, ``ratings``). See docs/judges.md.
 
 Example:
     assay judge runs/A --judge embedded --rubric naturalness      # rubric scores, mean with a bootstrap interval
@@ -49,7 +49,7 @@ def provide_judge(spec: str, *, api_key: str | None = None, reuse: list | None =
 
 def same_model(judge_model: str | None, judged: str | None) -> bool:
     """True when the judge is the model being judged (self-judging inflates its own scores)."""
-    from assay.report.runs import short_model
+    from assay.common import short_model
 
     if not judge_model or not judged:
         return False

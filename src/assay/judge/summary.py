@@ -14,9 +14,7 @@ import math
 from collections import Counter
 from typing import Iterable
 
-from assay.evals.stats import bootstrap_ci, mean_summary, proportion_summary
-from assay.judge.stats import cohen_kappa
-from assay.report.paired import compare_scores
+from assay.stats import bootstrap_ci, cohen_kappa, compare_scores, mean_summary, proportion_summary
 
 
 def _finite(d: dict) -> dict:

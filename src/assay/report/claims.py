@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import DataError
-from assay.evals.stats import wilson
+from assay.stats import wilson
 
 CONSISTENT, INCONSISTENT, NOT_TESTABLE = "consistent", "inconsistent", "not testable"
 
@@ -147,7 +147,7 @@ def check_claim(claim: Claim, card: dict, label: str | None = None) -> ClaimChec
 
 def check_claims(claims: list[Claim], runs: list, meta: dict) -> tuple[list[ClaimCheck], list[str]]:
     """Check every claim against the runs of the claimed model (all runs, with a warning, when none matches)."""
-    from assay.report.runs import short_model
+    from assay.common import short_model
 
     warnings = []
     model = meta.get("model")

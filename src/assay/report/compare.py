@@ -18,8 +18,8 @@ from itertools import combinations
 from typing import Any
 
 from assay.evals.base import Record
-from assay.report.paired import ALPHA, PairedResult, compare_scores
 from assay.report.runs import EvalRun, flatten, unique_labels
+from assay.stats import ALPHA, PairedResult, compare_scores
 
 # Fingerprint keys that may differ between runs being compared without a warning: the model is the point of the
 # comparison; the engine version and run bookkeeping do not change what was asked.

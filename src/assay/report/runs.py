@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assay.common import short_model
 from assay.errors import RunMismatch
 from assay.evals.base import Record
 from assay.store import EvalManifest
@@ -33,13 +34,6 @@ def resolve(ref: str | Path, runs_dir: Path | None = None) -> Path:
 def score_value(rec: Record) -> float | None:
     """The per-sample score as the scorecard counts it: None for error records and records without a score."""
     return rec.value
-
-
-def short_model(model: str | None) -> str:
-    if not model:
-        return "?"
-    name = str(model).rstrip("/").split("/")[-1]
-    return name[:-5] if name.lower().endswith(".gguf") else name
 
 
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:

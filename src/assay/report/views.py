@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from assay.evals.base import Record
-from assay.report.paired import format_p
+from assay.stats import format_p
 
 
 def pct(v: float | None, digits: int = 1) -> str:

@@ -28,7 +28,7 @@ from assay.errors import AssayError
 from assay.common import data_path, fenced_blocks, read_jsonl, stable_hash
 from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions
 from assay.evals.sandbox import Limits, run_python
-from assay.evals.stats import mean_summary
+from assay.stats import mean_summary
 
 INSTRUCTION = ("Complete the following Python function. Reply with the complete function (signature included) in a "
                "single ```python code block.\n\n```python\n{prompt}```")

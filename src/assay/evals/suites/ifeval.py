@@ -33,7 +33,7 @@ from assay.errors import DataError
 from assay.evals import ifeval_checks as ic
 from assay.common import data_path, file_digest, iter_jsonl
 from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions, stable_hash
-from assay.evals.stats import proportion_summary
+from assay.stats import proportion_summary
 
 # Pairs that cannot (or should not) be asked together in one composed prompt. Patterns are fnmatch on ids.
 _CONFLICTS: list[tuple[str, str]] = [

@@ -29,7 +29,7 @@ from typing import Any, Iterable
 from assay.errors import AssayError
 from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions
 from assay.common import data_path, fenced_blocks, file_digest, read_jsonl, split_think
-from assay.evals.stats import proportion_summary
+from assay.stats import proportion_summary
 
 DATA = data_path("json_tasks.jsonl")
 MODES = ("freeform", "constrained")

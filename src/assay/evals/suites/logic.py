@@ -27,7 +27,7 @@ from typing import Any
 from assay.evals import zebra
 from assay.common import fenced_blocks
 from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions
-from assay.evals.stats import mean_summary
+from assay.stats import mean_summary
 from assay.errors import AssayError
 
 # Default mix: weighted to small grids so a CPU run of a tiny model stays short, but every bucket is present.

@@ -375,7 +375,7 @@ class LongCtx(Suite):
 
     # ---- reports from stored records ----
     def aggregate(self, records: list[Record]) -> list[Metric]:
-        from assay.evals.stats import mean_summary, proportion_summary
+        from assay.stats import mean_summary, proportion_summary
 
         records = as_records(records)
         scored = [r for r in records if r.value is not None]

@@ -33,7 +33,7 @@ from assay.evals import mathlib
 from assay.common import data_path, file_digest, read_jsonl
 from assay.evals.base import Metric, Record, Sample, SuiteOptions, ToolResult, as_records
 from assay.evals.pytool import code_to_run, feedback_message, strip_code, tool_output  # noqa: F401 - re-exported
-from assay.evals.stats import mean_summary, proportion_summary
+from assay.stats import mean_summary, proportion_summary
 
 DATA = data_path("math_problems.jsonl")
 SOURCES = ("shipped", "generated", "mixed")

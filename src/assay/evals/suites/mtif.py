@@ -31,7 +31,7 @@ from assay.common import file_digest
 from assay.errors import DataError
 from assay.evals import ifeval_checks as ic
 from assay.evals.base import Metric, Record, Sample, Score, Suite, SuiteOptions, Turn, as_records, stable_hash
-from assay.evals.stats import proportion_summary
+from assay.stats import proportion_summary
 from assay.evals.suites.ifeval import _load_topics, compatible, score_response
 
 N_TURNS = 3

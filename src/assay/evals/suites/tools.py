@@ -38,7 +38,7 @@ from assay.client import ToolCall
 from assay.common import data_path, file_digest, read_jsonl, split_think
 from assay.errors import AssayError, DataError
 from assay.evals.base import Metric, Record, Sample, Score, Suite, SuiteOptions, Turn, as_records
-from assay.evals.stats import proportion_summary
+from assay.stats import proportion_summary
 
 DATA = data_path("tools_tasks.jsonl")
 MODES = ("native", "prompted")

@@ -112,7 +112,7 @@ def corpus_scores(hyps: list[str], refs: list[str], tgt: str, *, n_boot: int = 1
     import numpy as np
     from sacrebleu.metrics import BLEU, CHRF
 
-    from assay.evals.stats import bootstrap_corpus_ci
+    from assay.stats import bootstrap_corpus_ci
 
     out = {}
     tok = tokenizer_for(tgt)

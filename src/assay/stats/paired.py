@@ -28,6 +28,8 @@ from typing import Sequence
 
 import numpy as np
 
+from assay.stats.intervals import resampled_means
+
 ALPHA = 0.05
 POWER = 0.80
 
@@ -62,14 +64,7 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10
     d = float(x.mean())
     if x.size == 1 or np.all(x == x[0]):
         return (d, d, d)
-    rng = np.random.default_rng(seed)
-    # Chunked so 10,000 resamples of a 10,000-item run do not allocate 800 MB at once.
-    means = []
-    chunk = max(1, 4_000_000 // x.size)
-    for start in range(0, n_boot, chunk):
-        m = min(chunk, n_boot - start)
-        means.append(x[rng.integers(0, x.size, size=(m, x.size))].mean(axis=1))
-    boots = np.concatenate(means)
+    boots = resampled_means(x, n_boot, np.random.default_rng(seed))
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
     return (d, float(lo), float(hi))
 
