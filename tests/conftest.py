@@ -100,6 +100,23 @@ class CpuFamily:
             monkeypatch.setenv("ASSAY_CPUINFO", str(self.cpuinfo))
         self.seed(home)
 
+    def start(self, home: Path, **kw):
+        """``engines.start("smollm2-135m", **kw)`` as a machine of this family would start it (``home`` as
+        ``$ASSAY_HOME`` while it starts); checks the AMX setting it got where the family decides it."""
+        from assay.engines import start
+
+        mp = pytest.MonkeyPatch()
+        mp.setenv("ASSAY_HOME", str(home))
+        self.apply(mp, home)
+        try:
+            server = start("smollm2-135m", **kw)
+        finally:
+            mp.undo()
+        if self.faked or not self.amx:  # faked AMX: the probe crashed; no AMX: the repack path stays on
+            want = "off" if self.amx else "on"
+            assert server.endpoint.extra["llama_amx"]["setting"] == want, (self, server.endpoint.extra)
+        return server
+
 
 def pytest_generate_tests(metafunc):
     if "cpu_family" in metafunc.fixturenames:
@@ -124,19 +141,7 @@ def cpu_family(request, tmp_path_factory) -> CpuFamily:
 
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory, cpu_family):
-    from assay.engines import start
-
-    home = tmp_path_factory.mktemp("engine_home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("ASSAY_HOME", str(home))
-    cpu_family.apply(mp, home)
-    try:
-        server = start("smollm2-135m", ctx=4096)
-    finally:
-        mp.undo()
-    if cpu_family.faked or not cpu_family.amx:  # faked AMX: the probe crashed; no AMX: the repack path stays on
-        want = "off" if cpu_family.amx else "on"
-        assert server.endpoint.extra["llama_amx"]["setting"] == want, (cpu_family, server.endpoint.extra)
+    server = cpu_family.start(tmp_path_factory.mktemp("engine_home"), ctx=4096)
     yield server
     server.stop()
 

@@ -251,16 +251,7 @@ def test_bfcl_loader_errors(tmp_path):
 
 @pytest.fixture(scope="module")
 def tool_server(tmp_path_factory, cpu_family):
-    from assay.engines import start
-
-    home = tmp_path_factory.mktemp("tools_home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("ASSAY_HOME", str(home))
-    cpu_family.apply(mp, home)
-    try:
-        server = start("smollm2-135m", ctx=4096, tools=True)
-    finally:
-        mp.undo()
+    server = cpu_family.start(tmp_path_factory.mktemp("tools_home"), ctx=4096, tools=True)
     yield server
     server.stop()
 
