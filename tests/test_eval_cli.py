@@ -63,7 +63,8 @@ def test_help():
     res = runner.invoke(app, ["eval", "--help"])
     assert res.exit_code == 0
     for opt in ("--suite", "--limit", "--seed", "--concurrency", "--temperature", "--max-tokens", "--out",
-                "--rescore", "--data", "--suite-opt", "--endpoint", "--model", "--engine", "--fresh"):
+                "--rescore", "--data", "--suite-opt", "--endpoint", "--model", "--engine", "--fresh", "--top-k",
+                "--min-p", "--repeat-penalty", "--probe-identity", "--recheck"):
         assert opt in res.output, opt
 
 
