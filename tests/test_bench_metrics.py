@@ -340,3 +340,19 @@ def test_every_request_gets_a_unique_prompt_across_passes():
     assert len(set(contents)) == 10
     assert p.message_for(0) == p.messages[0] and contents[3].startswith("3. ")
     assert all(p.messages[-1][-1]["content"] != c for c in contents)
+
+
+def test_bench_requests_carry_the_neutral_sampling_knobs_of_the_engine():
+    """bench samples like eval: the knob fields assay sends the engine (llama.cpp: top_k 0, min_p 0,
+    repeat_penalty 1.0 instead of its server's 40 / 0.05 / 1.1) go into every benchmark request."""
+    from assay.bench.run import _knobs
+    from assay.bench.workloads import WorkloadSpec, request_body
+    from assay.engines import Endpoint
+
+    knobs = _knobs(Endpoint("http://127.0.0.1:9/v1", "m", engine="llama.cpp"))
+    assert knobs["repeat_penalty"] == 1.0 and knobs["top_k"] == 0 and knobs["min_p"] == 0.0
+    spec = WorkloadSpec(name="fixed", input_tokens=8, output_tokens=4)
+    body = request_body("m", [{"role": "user", "content": "x"}], spec, force=False, knobs=knobs)
+    assert {k: body[k] for k in knobs} == knobs and body["temperature"] == 0.0 and body["stream"] is True
+    assert "repetition_penalty" in _knobs(Endpoint("http://127.0.0.1:9/v1", "m", engine="vllm"))
+

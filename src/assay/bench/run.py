@@ -310,13 +310,20 @@ async def _run_levels(b: _Bench, run_id: str, prepared: list[Prepared], levels, 
     return groups, records
 
 
+def _knobs(ep) -> dict:
+    """The sampling knobs ``assay eval`` sends this engine (neutral): a benchmark samples like an eval."""
+    from assay.client import SamplingParams, knob_fields
+
+    return knob_fields(SamplingParams(), ep)
+
+
 async def _one_level(b: _Bench, p: Prepared, conc, rate, n_req, issued: int, sender: _Sender, sampler):
     """Warm up, then time one load level. Returns (results, seconds, endpoint per result, first prompt index)."""
     label = f"rate {rate:g}/s" if rate else f"concurrency {conc}"
     b.log(f"running {p.spec.name} at {label}...")
 
     def body_for(i: int) -> dict:
-        return request_body(b.ep.model, p.message_for(i), p.spec, force=b.force)
+        return request_body(b.ep.model, p.message_for(i), p.spec, force=b.force, knobs=_knobs(b.ep))
 
     async def send_warm(i: int, t: float):
         r, _ = await sender.send(body_for(issued + i), t)
@@ -416,7 +423,7 @@ async def _cross_check(sender: _Sender, ep, p: Prepared, force: bool, count, bos
     if not ep.log_path or not Path(ep.log_path).is_file():
         return {"error": "no engine log to read (the engine was not started by assay)"}
     before = cc.read_blocks(ep.log_path)
-    body = request_body(ep.model, p.messages[-1], p.spec, force=force)
+    body = request_body(ep.model, p.messages[-1], p.spec, force=force, knobs=_knobs(ep))
     r, _ = await sender.send(body, time.perf_counter())
     if not r.ok:
         return {"error": f"request failed: {r.error}"}

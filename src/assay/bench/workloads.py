@@ -219,11 +219,13 @@ def _prepare_suite(spec: WorkloadSpec, n_prompts: int, seed: int) -> Prepared:
                      "tokens at its natural length (not forced)"])
 
 
-def request_body(model: str, messages: list[dict], spec: WorkloadSpec, *, force: bool) -> dict:
+def request_body(model: str, messages: list[dict], spec: WorkloadSpec, *, force: bool,
+                 knobs: dict | None = None) -> dict:
     """The chat request. Forcing the output length: vLLM and llama.cpp's server read ``ignore_eos``;
-    llama-cpp-python's server ignores it but honours ``min_tokens`` (EOS masked until then), so both are sent."""
+    llama-cpp-python's server ignores it but honours ``min_tokens`` (EOS masked until then), so both are sent.
+    ``knobs``: the neutral sampling fields for the engine (``client.knob_fields``), as ``assay eval`` sends them."""
     body = {"model": model, "messages": messages, "max_tokens": spec.output_tokens, "temperature": 0.0,
-            "stream": True, "stream_options": {"include_usage": True}}
+            "top_p": 1.0, **(knobs or {}), "stream": True, "stream_options": {"include_usage": True}}
     if force and spec.forced:
         body["ignore_eos"] = True
         body["min_tokens"] = spec.output_tokens
