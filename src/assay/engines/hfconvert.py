@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -23,11 +22,10 @@ DONE = "assay-converted.txt"  # written last: its presence means the folder is c
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The GGUF's sha256, through the model-identity cache (hashed once per path, size and mtime, not at every start)."""
+    from assay.engines.identity import weights_sha256
+
+    return weights_sha256(path)
 
 
 def cache_dir(gguf: Path, name: str, home: Path) -> Path:
