@@ -112,6 +112,7 @@ def test_probe_digest_moves_with_the_answer_not_the_server(stub):
     before = ident.remote_identity(st.base_url, st.model, probe=True)
     again = ident.remote_identity(st.base_url, st.model, probe=True)
     assert before == again and before["format"] == "remote"
+    assert before["probe_sha256"] is None  # the stub sends no logprobs: no probe, said as None, not a fake digest
     ep = Endpoint(st.base_url, st.model, extra={"identity": before})
     assert ep.model_changed() is None
     st.props = {"model_path": "/other.gguf"}
@@ -137,3 +138,16 @@ def test_roofline_uses_the_weights_actually_served(tmp_path):
     assert facts["weight_bytes"] == 262_144 and "bf16 (dequantised from q4_1)" in facts["weight_source"]
     preset_only = model_facts(Endpoint("http://127.0.0.1:9/v1", "smollm2-135m", engine="vllm"))
     assert preset_only["weight_bytes"] != 262_144 and "preset" in preset_only["weight_source"]
+
+
+@pytest.mark.engine
+def test_the_probe_is_stable_on_one_server_and_moves_with_the_prompt(embedded, monkeypatch):
+    """On a real server the probe digest is there and repeats; asked with another fixed prompt (as if the weights
+    answered differently) it moves."""
+    first = ident.remote_identity(embedded.base_url, embedded.model, probe=True)
+    again = ident.remote_identity(embedded.base_url, embedded.model, probe=True)
+    assert first["probe_sha256"] and first["probe_sha256"] == again["probe_sha256"]
+    assert first["probe_greedy_sha256"] == again["probe_greedy_sha256"]
+    monkeypatch.setattr(ident, "PROBE_PROMPT", "Name three colours of the rainbow:")
+    assert ident.remote_identity(embedded.base_url, embedded.model, probe=True)["probe_sha256"] != first["probe_sha256"]
+
