@@ -180,7 +180,7 @@ def test_bench_cross_checks_against_vllm_metrics_and_samples_engine_rss(ep, tmp_
     from rich.console import Console
 
     from assay.bench.run import BenchOptions, run_bench
-    from assay.cli_bench import print_bench
+    from assay.cli.bench import print_bench
 
     opts = BenchOptions(workloads="fixed:96:32", concurrency=[1, 4], requests=4, warmup=1, out=tmp_path,
                         roofline=False)

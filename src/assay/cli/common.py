@@ -1,7 +1,7 @@
 """Options every command shares (--model / --endpoint / --engine / --api-key / --ctx / --threads / --llama-amx) and
 the error edge.
 
-Command modules (cli_eval.py, cli_bench.py, ...) import these aliases so that every command spells them the same way.
+Command modules (cli/eval.py, cli/bench.py, ...) import these aliases so that every command spells them the same way.
 Heavy imports stay inside command bodies so ``assay --help`` is instant.
 """
 

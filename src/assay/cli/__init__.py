@@ -33,11 +33,11 @@ def _main() -> None:
 
 
 # Each module defines register(app). Missing modules are skipped so partial installs still work.
-for _name in ("cli_serve", "cli_eval", "cli_bench", "cli_chat", "cli_report", "cli_doc", "cli_vllm", "cli_judge"):
+for _name in ("serve", "eval", "bench", "chat", "report", "doc", "vllm", "judge"):
     try:
-        _mod = importlib.import_module(f"assay.{_name}")
+        _mod = importlib.import_module(f"assay.cli.{_name}")
     except ModuleNotFoundError as _e:
-        if _e.name != f"assay.{_name}":
+        if _e.name != f"assay.cli.{_name}":
             raise
         continue
     _mod.register(app)

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import (ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, LlamaAmxOpt, MinPOpt, ModelOpt,
+from assay.cli.common import (ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, LlamaAmxOpt, MinPOpt, ModelOpt,
                               RepeatPenaltyOpt, ThreadsOpt, TopKOpt, engine_args, one_line_errors)
 
 # The quick default set: these suites, where the registry has them, each with DEFAULT_LIMIT samples.
@@ -315,7 +315,7 @@ def register(app: typer.Typer) -> None:
                 observer.stop()
             judged = None
             if judge:  # a pass over the stored records, after the eval: the runner's pipeline is untouched
-                from assay.cli_judge import run_judge
+                from assay.cli.judge import run_judge
                 from assay.judge import provide_judge
 
                 with provide_judge(judge, api_key=api_key, reuse=eps) as jeps:

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import one_line_errors
+from assay.cli.common import one_line_errors
 
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where run ids are looked up.")]
 
@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
         if judge:  # pairwise judge passes, stored in each pair's first run folder (resumable), joined to the output
             from itertools import combinations
 
-            from assay.cli_judge import _console as judge_console, run_judge
+            from assay.cli.judge import _console as judge_console, run_judge
             from assay.judge import provide_judge
 
             with provide_judge(judge) as jeps:

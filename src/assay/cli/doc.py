@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
+from assay.cli.common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
 
 doc_app = typer.Typer(help="Long documents: summarize (map-reduce), ask (BM25-grounded), extract (JSON Schema).",
                       no_args_is_help=True)

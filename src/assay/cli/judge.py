@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli_common import ApiKeyOpt, one_line_errors
+from assay.cli.common import ApiKeyOpt, one_line_errors
 
 JudgeOpt = Annotated[Optional[str], typer.Option(
     "--judge", "-j", help="The judge: an OpenAI-compatible URL, 'embedded' (SmolLM2-135M, a smoke run: a weak "
