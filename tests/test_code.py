@@ -14,7 +14,7 @@ import pytest
 
 from assay.errors import AssayError, DataError
 from assay.evals.base import Record, Sample
-from assay.evals.sandbox import isolation_mode
+from assay.sandbox import isolation_mode
 from assay.evals.suites import get_suite
 from assay.evals.suites.code import _read_shipped, assemble, extract_code, pass_at_k
 from helpers import suite_metrics

@@ -13,7 +13,7 @@ from assay.engines import Endpoint
 from assay.errors import AssayError
 from assay.evals.base import Record
 from assay.evals.runner import rescore, run
-from assay.evals.sandbox import SandboxResult
+from assay.sandbox import SandboxResult
 from assay.evals.suites import get_suite
 from assay.evals.suites.math import MathSuite, MathToolSuite, code_to_run, tool_output
 from assay.store import iter_records

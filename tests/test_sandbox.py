@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.evals.sandbox import Limits, isolation_mode, reachable_python, run_python
+from assay.sandbox import Limits, isolation_mode, reachable_python, run_python
 
 FAST = Limits(cpu_s=2, wall_s=6, memory_mb=256, file_mb=4, nproc=16, output_bytes=64 * 1024)
 MODES = sorted({isolation_mode(), "socket-guard"})
@@ -147,7 +147,7 @@ def test_fallback_without_landlock_still_leaves_nothing_behind(tmp_path):
         pytest.skip("no interpreter a throw-away uid can run without a mount namespace")
     targets = _write_targets(tmp_path)
     code = f"TARGETS = {[str(t) for t in targets]!r}\n" + WRITER + SOLUTION_TESTS
-    parent = (f"import json; from assay.evals.sandbox import Limits, run_python; "
+    parent = (f"import json; from assay.sandbox import Limits, run_python; "
               f"print(json.dumps(run_python({code!r}, limits=Limits(cpu_s=2, wall_s=6), mode='socket-guard').to_dict()))")
     env = {**os.environ, "ASSAY_SANDBOX_LANDLOCK": "0"}
     out = subprocess.run([sys.executable, "-c", parent], env=env, capture_output=True, text=True, timeout=60)
@@ -175,7 +175,7 @@ def test_parent_environment_is_not_visible(mode):
         """)
     parent = textwrap.dedent(f"""
         import json, os, sys
-        from assay.evals.sandbox import Limits, run_python
+        from assay.sandbox import Limits, run_python
         code = "PARENT_PIDS = " + repr([os.getpid(), os.getppid()]) + "\\n" + {hostile!r}
         r = run_python(code, limits=Limits(cpu_s=2, wall_s=6), mode={mode!r})
         print(json.dumps(r.to_dict()))

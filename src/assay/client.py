@@ -26,7 +26,7 @@ import httpx
 import openai
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.common import split_think
+from assay.common import split_think, tpot_s
 from assay.common import split_think as split_thinking  # noqa: F401 - the name tests and users import
 from assay.engines import KNOBS as _KNOBS
 from assay.errors import EndpointUnreachable, EngineDied, RequestError
@@ -262,9 +262,7 @@ class Completion:
     @property
     def tpot_s(self) -> float | None:
         """(E2E - TTFT) / (output tokens - 1), vLLM bench serve's definition."""
-        if self.ttft_s is None or not self.completion_tokens or self.completion_tokens < 2:
-            return None
-        return (self.e2e_s - self.ttft_s) / (self.completion_tokens - 1)
+        return tpot_s(self.e2e_s, self.ttft_s, self.completion_tokens)
 
     @property
     def decode_tok_s(self) -> float | None:

@@ -206,3 +206,56 @@ def short_model(model: str | None) -> str:
         return "?"
     name = str(model).rstrip("/").split("/")[-1]
     return name[:-5] if name.lower().endswith(".gguf") else name
+
+
+def tpot_s(e2e_s: float | None, ttft_s: float | None, output_tokens: int | None) -> float | None:
+    """Time per output token, vLLM bench serve's definition: (E2E − TTFT) / (output tokens − 1); None below 2 tokens
+    or without both times. The one copy (the client, the benchmark's SSE reader and its vLLM-format result use it)."""
+    if e2e_s is None or ttft_s is None or not output_tokens or output_tokens < 2:
+        return None
+    return (e2e_s - ttft_s) / (output_tokens - 1)
+
+
+def check_port_free(host: str, port: int, *, reuse_addr: bool = False) -> None:
+    """Fail with one line naming the fix if something listens on ``host:port``. ``reuse_addr``: bind as uvicorn does
+    (SO_REUSEADDR), so a port that a previous run left in TIME_WAIT counts as free."""
+    import socket
+
+    from assay.errors import AssayError
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        if reuse_addr:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise AssayError(f"port {port} on {host} is already in use: pick another with --port {port + 1}") from None
+
+
+_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*(\{)?")
+
+
+def find_boxed(text: str) -> list[str]:
+    """Contents of every ``\\boxed{...}`` / ``\\fbox{...}`` in order, braces matched (``\\boxed{\\frac{1}{2}}``).
+
+    ``\\boxed 5`` (no braces, as some models write) gives the next token. An unclosed box is skipped.
+    """
+    out = []
+    for m in _BOX_OPEN.finditer(text):
+        if m.group(1) is None:
+            tok = re.match(r"[^\s$.,;]+", text[m.end():])
+            if tok:
+                out.append(tok.group(0))
+            continue
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            ch = text[i]
+            if ch == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
+                i += 2  # \{ and \} are literal braces, not grouping
+                continue
+            depth += ch == "{"
+            depth -= ch == "}"
+            i += 1
+        if depth == 0:
+            out.append(text[m.end():i - 1])
+    return out

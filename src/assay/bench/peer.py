@@ -18,6 +18,7 @@ import math
 from typing import Any, Iterable
 
 from assay.bench.metrics import meets_slo, percentile
+from assay.common import tpot_s
 
 VLLM_KEYS = ("duration", "completed", "failed", "total_input_tokens", "total_output_tokens", "request_throughput",
              "request_goodput", "output_throughput", "total_token_throughput", "input_lens", "output_lens", "ttfts",
@@ -38,8 +39,7 @@ def vllm_result(records: list, group: dict, slo: dict[str, float] | None = None)
     dur = group.get("duration_s") or 0.0
     in_tok = sum(r.input_tokens or 0 for r in ok)
     out_tok = sum(r.output_tokens or 0 for r in ok)
-    tpots = [(r.e2e_s - r.ttft_s) / (r.output_tokens - 1) for r in ok
-             if r.output_tokens and r.output_tokens > 1 and r.e2e_s is not None and r.ttft_s is not None]
+    tpots = [t for t in (tpot_s(r.e2e_s, r.ttft_s, r.output_tokens) for r in ok) if t is not None]
     itls = [g for r in ok for g in (r.itl_s or [])]
     out: dict[str, Any] = {
         "duration": dur, "completed": len(ok), "failed": len(records) - len(ok),

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from assay.common import tpot_s
+
 
 @dataclass
 class RequestResult:
@@ -50,9 +52,7 @@ class RequestResult:
     @property
     def tpot_s(self) -> float | None:
         """(E2E − TTFT) / (output tokens − 1): vLLM bench serve's definition."""
-        if self.ttft_s is None or self.e2e_s is None or not self.output_tokens or self.output_tokens < 2:
-            return None
-        return (self.e2e_s - self.ttft_s) / (self.output_tokens - 1)
+        return tpot_s(self.e2e_s, self.ttft_s, self.output_tokens)
 
 
 class _Conn:

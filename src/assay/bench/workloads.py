@@ -230,3 +230,16 @@ def request_body(model: str, messages: list[dict], spec: WorkloadSpec, *, force:
         body["ignore_eos"] = True
         body["min_tokens"] = spec.output_tokens
     return body
+
+
+def context_for(specs: list, model: str | None) -> int | None:
+    """The context window to start an engine with so the longest workload fits: prompt + output + a margin, at least
+    2048, at most the model's own window; None (the engine's default) when no workload fixes its prompt length.
+    llama.cpp's default is 8192 (SmolLM2's own window), so 8K + 300 gets capped there."""
+    if not any(s.input_tokens for s in specs):
+        return None
+    need = max(max((s.input_tokens or 0) + s.output_tokens + 16 for s in specs), 2048)
+    from assay.models import resolve
+
+    window = resolve(model).context
+    return min(need, window) if window else need

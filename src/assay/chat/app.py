@@ -256,7 +256,7 @@ TOOL_ROUNDS = 3  # sandbox runs per user message at most, then the last reply st
 async def _answer() -> None:
     """A reply to the conversation so far; with the Python tool on, each reply's ```python blocks run in the sandbox
     (a collapsible step shows the code and its output), the output goes back to the model, and it answers again."""
-    from assay.evals.pytool import code_to_run
+    from assay.sandbox.pytool import code_to_run
 
     for rnd in range(TOOL_ROUNDS + 1):
         answer = await _answer_once()
@@ -270,8 +270,8 @@ async def _answer() -> None:
 
 async def _run_tool(code: str) -> None:
     """Run ``code`` in the sandbox inside a Chainlit tool step; its output joins the history as a user turn."""
-    from assay.evals.pytool import feedback_message, tool_output
-    from assay.evals.sandbox import Limits, run_python
+    from assay.sandbox.pytool import feedback_message, tool_output
+    from assay.sandbox import Limits, run_python
 
     st = _state()
     async with cl.Step(name="python", type="tool", language="python", show_input="python") as step:

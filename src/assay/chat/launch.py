@@ -87,18 +87,9 @@ def child_env(endpoints: "list[Endpoint]", db: Path, root: Path, *, password: st
 
 
 def _check_port(host: str, port: int) -> None:
-    """Fail if something listens on the port. SO_REUSEADDR, as uvicorn binds, so a port a previous run of the app
-    left in TIME_WAIT counts as free (a restart on the same port works)."""
-    import socket
+    from assay.common import check_port_free
 
-    from assay.errors import AssayError
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            raise AssayError(f"port {port} on {host} is already in use: pick another with --port {port + 1}") from None
+    check_port_free(host, port, reuse_addr=True)  # a port a previous run of the app left in TIME_WAIT is free
 
 
 class ChatApp:

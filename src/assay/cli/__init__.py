@@ -46,6 +46,3 @@ for _name in ("serve", "eval", "bench", "chat", "report", "doc", "vllm", "judge"
 def main() -> None:  # pragma: no cover
     app()
 
-
-if __name__ == "__main__":  # python -m assay.cli
-    app()

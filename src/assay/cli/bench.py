@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli.common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
+from assay.cli.common import ENGINE_ARGS, engine_options, one_line_errors
 
 
 def _ints(text: str) -> list[int]:
@@ -160,14 +160,9 @@ def _f(x):
 def register(app: typer.Typer) -> None:
     @app.command(context_settings=ENGINE_ARGS)
     @one_line_errors
+    @engine_options
     def bench(
-        typer_ctx: typer.Context,
-        model: ModelOpt = None,
-        endpoint: EndpointOpt = None,
-        engine: EngineOpt = None,
-        api_key: ApiKeyOpt = None,
-        context: CtxOpt = None,
-        threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
+        eng,
         workload: Annotated[str, typer.Option(help="seed | fixed:IN:OUT | suite:NAME[:OUT]; comma-separate several.")] = "seed",
         concurrency: Annotated[str, typer.Option(help="Closed-loop concurrency levels to sweep, e.g. 1,2,4,8.")] = "1",
         rate: Annotated[Optional[str], typer.Option(help="Open loop: Poisson arrivals at R req/s (comma list, inf = all at once).")] = None,
@@ -202,30 +197,19 @@ def register(app: typer.Typer) -> None:
             print(json.dumps({"kind": "bench-self-test", **res}))
             return
 
-        from assay import engines
         from assay.bench.metrics import parse_slo
         from assay.bench.run import BenchOptions, run_bench
-        from assay.bench.workloads import SEED, parse_workloads
+        from assay.bench.workloads import context_for, parse_workloads
 
         specs = parse_workloads(workload)  # validate before starting an engine
         opts = BenchOptions(workloads=workload, concurrency=_ints(concurrency), rates=_rates(rate),
                             requests=requests, duration_s=duration, warmup=warmup, slo={**parse_slo(slo), **parse_slo(goodput)}, out=out,
                             seed=seed, cross_check=cross_check, refresh_bandwidth=remeasure,
                             timeout_s=timeout)
-        ctx = context
-        if ctx is None and not endpoint:
-            # fit the longest workload; llama.cpp's default is 8192 (SmolLM2's own window): 8K + 300 gets capped
-            need = max((s.input_tokens or 0) + s.output_tokens + 16 for s in specs)
-            ctx = max(need, 2048) if any(s.input_tokens for s in specs) else None
-            from assay.models import resolve
-
-            spec_ctx = resolve(model).context
-            if ctx and spec_ctx:
-                ctx = min(ctx, spec_ctx)
-        if not endpoint:
-            print(f"starting {model or 'smollm2-135m'} (ctx {ctx or 'default'}) ...", file=sys.stderr)
-        with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=ctx,
-                             threads=threads, llama_amx=llama_amx, extra_args=engine_args(typer_ctx, endpoint)) as eps:
+        ctx = eng.ctx if eng.ctx is not None or not eng.starts else context_for(specs, eng.model)
+        if eng.starts:
+            print(f"starting {eng.label} (ctx {ctx or 'default'}) ...", file=sys.stderr)
+        with eng.provide(ctx=ctx) as eps:
             run = run_bench(eps, opts, log=lambda m: print(m, file=sys.stderr))
         print_bench(run, console)
         if fmt == "csv":

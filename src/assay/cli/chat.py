@@ -14,20 +14,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli.common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
+from assay.cli.common import ENGINE_ARGS, engine_options, one_line_errors
 
 
 def register(app: typer.Typer) -> None:
     @app.command(context_settings=ENGINE_ARGS)
     @one_line_errors
+    @engine_options
     def chat(
-        ctx: typer.Context,
-        model: ModelOpt = None,
-        endpoint: EndpointOpt = None,
-        engine: EngineOpt = None,
-        api_key: ApiKeyOpt = None,
-        context: CtxOpt = None,
-        threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
+        eng,
         host: Annotated[str, typer.Option(help="Address the chat page listens on. Keep 127.0.0.1 unless others "
                                                "must reach it (then set ASSAY_CHAT_PASSWORD).")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port of the chat page.")] = 8501,
@@ -49,10 +44,11 @@ def register(app: typer.Typer) -> None:
         """
         from assay import engines
         from assay.chat.history import default_db_path
-        from assay.chat.launch import ChatApp, _check_port
+        from assay.chat.launch import ChatApp
+        from assay.common import check_port_free
 
-        _check_port(host, port)  # fail before spending a minute starting an engine
-        if arena and len(engines.split_urls(endpoint)) < 2:
+        check_port_free(host, port, reuse_addr=True)  # fail before spending a minute starting an engine
+        if arena and len(engines.split_urls(list(eng.endpoints))) < 2:
             from assay.errors import AssayError
 
             raise AssayError("--arena needs two or more models to compare: pass --endpoint URL at least twice "
@@ -60,11 +56,10 @@ def register(app: typer.Typer) -> None:
         if host not in ("127.0.0.1", "localhost", "::1") and not password:
             typer.echo(f"warning: listening on {host} with no password: anyone who can reach port {port} can use "
                        "the model and read the history. Set ASSAY_CHAT_PASSWORD.", err=True)
-        if not endpoint:
-            typer.echo(f"starting {model or 'smollm2-135m'} ...", err=True)
+        if eng.starts:
+            typer.echo(f"starting {eng.label} ...", err=True)
         stop = threading.Event()
-        with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
-                             threads=threads, llama_amx=llama_amx, extra_args=engine_args(ctx, endpoint)) as eps:
+        with eng.provide() as eps:
             chat_app = ChatApp(eps, host=host, port=port, db=db or default_db_path(), password=password,
                                extra_env={"ASSAY_CHAT_ARENA": "1"} if arena else None)
             typer.echo("starting the chat app ...", err=True)

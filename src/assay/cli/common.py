@@ -1,13 +1,16 @@
-"""Options every command shares (--model / --endpoint / --engine / --api-key / --ctx / --threads / --llama-amx) and
-the error edge.
+"""What every command shares: the engine options as one group (``engine_options``: --model / --endpoint / --engine /
+--api-key / --ctx / --threads / --llama-amx and engine flags after ``--``, handed to the command as one
+``EngineChoice``), the sampling knobs, the console, and the error edge (``one_line_errors``).
 
-Command modules (cli/eval.py, cli/bench.py, ...) import these aliases so that every command spells them the same way.
-Heavy imports stay inside command bodies so ``assay --help`` is instant.
+A command module (cli/eval.py, cli/bench.py, ...) parses, calls one domain function, renders; it imports from here
+and from the domain packages, never from another command module. Heavy imports stay inside command bodies so
+``assay --help`` is instant.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from typing import Annotated, Optional
 
@@ -85,3 +88,57 @@ def engine_args(ctx, endpoint=None) -> list[str] | None:
         raise AssayError(f"engine flags after -- ({' '.join(args)}) only reach an engine assay starts, not "
                          "--endpoint: drop them, or drop --endpoint")
     return args or None
+
+
+def console(**kw):
+    """The console a command reports progress and tables on (stderr unless told; stdout keeps the JSON line)."""
+    from rich.console import Console
+
+    return Console(**{"stderr": True, **kw})
+
+
+_ENGINE_PARAMS = (("model", ModelOpt), ("endpoint", EndpointOpt), ("engine", EngineOpt), ("api_key", ApiKeyOpt),
+                  ("engine_ctx", CtxOpt), ("threads", ThreadsOpt), ("llama_amx", LlamaAmxOpt))
+
+
+def engine_options(fn=None, *, endpoint: bool = True):
+    """Give a command the engine options as one group: ``fn`` declares a parameter ``eng`` (an ``EngineChoice``) and
+    gets --model / --endpoint / --engine / --api-key / --ctx / --threads / --llama-amx, and the engine flags after
+    ``--`` (use with ``context_settings=ENGINE_ARGS``), built into it. ``endpoint=False``: a command that always
+    starts its own engine (serve) has no --endpoint."""
+    if fn is None:
+        return functools.partial(engine_options, endpoint=endpoint)
+    import typer as _typer
+
+    from assay.engines.choice import EngineChoice
+
+    import typing
+
+    sig = inspect.signature(fn)
+    hints = typing.get_type_hints(fn, include_extras=True)  # the command module's string annotations, evaluated
+    own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values() if p.name != "eng"]
+    ctx_param = next((p.name for p in own if p.annotation is _typer.Context), None)
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=None)
+             for name, ann in _ENGINE_PARAMS if endpoint or name != "endpoint"]
+    if ctx_param is None:
+        added.insert(0, inspect.Parameter("_engine_typer_ctx", inspect.Parameter.KEYWORD_ONLY,
+                                          annotation=_typer.Context))
+    names = {p.name for p in added}
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs):
+        got = {n: kwargs.pop(n) for n in list(kwargs) if n in names}
+        typer_ctx = got.pop("_engine_typer_ctx", None) or kwargs.get(ctx_param)
+        urls = tuple(got.get("endpoint") or ())
+        eng = EngineChoice(model=got.get("model"), endpoints=urls, engine=got.get("engine"),
+                           api_key=got.get("api_key"), ctx=got.get("engine_ctx"), threads=got.get("threads"),
+                           llama_amx=got.get("llama_amx"), extra_args=tuple(engine_args(typer_ctx, urls) or ()))
+        return fn(eng=eng, **kwargs)
+
+    params = [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=p.annotation, default=p.default)
+              for p in own]
+    first = [p for p in params if p.annotation is _typer.Context]
+    rest = [p for p in params if p not in first]
+    wrapper.__signature__ = sig.replace(parameters=first + added + rest, return_annotation=inspect.Signature.empty)
+    wrapper.__annotations__ = {p.name: p.annotation for p in first + added + rest}
+    return wrapper

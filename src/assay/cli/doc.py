@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli.common import ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, engine_args, one_line_errors
+from assay.cli.common import ENGINE_ARGS, engine_options, one_line_errors
 
 doc_app = typer.Typer(help="Long documents: summarize (map-reduce), ask (BM25-grounded), extract (JSON Schema).",
                       no_args_is_help=True)
@@ -17,14 +17,12 @@ doc_app = typer.Typer(help="Long documents: summarize (map-reduce), ask (BM25-gr
 BudgetOpt = Annotated[int, typer.Option("--budget", help="Token budget per model request (prompt + answer).")]
 
 
-def _run(coro_factory, model, endpoint, engine, api_key, ctx, threads, llama_amx=None, engine_flags=None):
+def _run(coro_factory, eng):
     import asyncio
 
     from assay.client import Client
-    from assay.engines import provide
 
-    with provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=ctx, threads=threads,
-                 llama_amx=llama_amx, extra_args=engine_flags) as eps:
+    with eng.provide() as eps:
         async def go():
             async with Client(eps) as client:
                 return await coro_factory(client)
@@ -34,11 +32,10 @@ def _run(coro_factory, model, endpoint, engine, api_key, ctx, threads, llama_amx
 
 @doc_app.command("summarize", context_settings=ENGINE_ARGS)
 @one_line_errors
+@engine_options
 def summarize_cmd(
-    typer_ctx: typer.Context,
+    eng,
     file: Annotated[Path, typer.Argument(help=".txt, .md or .pdf file")],
-    model: ModelOpt = None, endpoint: EndpointOpt = None, engine: EngineOpt = None, api_key: ApiKeyOpt = None,
-    ctx: CtxOpt = None, threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
     budget: BudgetOpt = 2000,
     style: Annotated[str, typer.Option(help="brief or detailed")] = "brief",
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the Markdown summary here.")] = None,
@@ -62,8 +59,7 @@ def summarize_cmd(
             bar.update(tasks[stage], completed=done, total=total)
 
         res = _run(lambda c: summarize(c, text, budget=budget, style=style, concurrency=concurrency,
-                                       progress=progress), model, endpoint, engine, api_key, ctx, threads, llama_amx,
-                   engine_args(typer_ctx, endpoint))
+                                       progress=progress), eng)
     md = res.markdown(file.name)
     if out:
         out.write_text(md)
@@ -80,20 +76,18 @@ def summarize_cmd(
 
 @doc_app.command("ask", context_settings=ENGINE_ARGS)
 @one_line_errors
+@engine_options
 def ask_cmd(
-    typer_ctx: typer.Context,
+    eng,
     file: Annotated[Path, typer.Argument(help=".txt, .md or .pdf file")],
     question: Annotated[str, typer.Argument(help="The question.")],
-    model: ModelOpt = None, endpoint: EndpointOpt = None, engine: EngineOpt = None, api_key: ApiKeyOpt = None,
-    ctx: CtxOpt = None, threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
     budget: BudgetOpt = 2000,
 ):
     """Answer a question from the most relevant chunks (BM25), citing sections; says so when the document lacks it."""
     from assay.doc.core import ask, read_document
 
     text = read_document(file)
-    ans = _run(lambda c: ask(c, text, question, budget=budget), model, endpoint, engine, api_key, ctx, threads,
-               llama_amx, engine_args(typer_ctx, endpoint))
+    ans = _run(lambda c: ask(c, text, question, budget=budget), eng)
     print(ans.text)
     if ans.found:
         labels = {c.id: c.label for c in ans.chunks}
@@ -103,12 +97,11 @@ def ask_cmd(
 
 @doc_app.command("extract", context_settings=ENGINE_ARGS)
 @one_line_errors
+@engine_options
 def extract_cmd(
-    typer_ctx: typer.Context,
+    eng,
     file: Annotated[Path, typer.Argument(help=".txt, .md or .pdf file")],
     schema: Annotated[Path, typer.Option("--schema", help="JSON Schema file the answer must satisfy.")],
-    model: ModelOpt = None, endpoint: EndpointOpt = None, engine: EngineOpt = None, api_key: ApiKeyOpt = None,
-    ctx: CtxOpt = None, threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
     budget: BudgetOpt = 3000,
     constrained: Annotated[bool, typer.Option("--constrained/--free", help="Use the engine's JSON-schema decoding.")] = True,
 ):
@@ -123,8 +116,7 @@ def extract_cmd(
         raise DataError(f"schema file not found: {schema}") from None
     except ValueError as e:
         raise DataError(f"schema file {schema} is not valid JSON: {e}") from None
-    res = _run(lambda c: extract(c, text, schema_obj, budget=budget, constrained=constrained), model, endpoint, engine,
-               api_key, ctx, threads, llama_amx, engine_args(typer_ctx, endpoint))
+    res = _run(lambda c: extract(c, text, schema_obj, budget=budget, constrained=constrained), eng)
     if res.errors:
         print(f"first attempt invalid ({res.errors[0]}); the retry succeeded", file=sys.stderr)
     print(json.dumps(res.data, ensure_ascii=False, indent=2))

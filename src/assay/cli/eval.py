@@ -15,20 +15,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli.common import (ENGINE_ARGS, ApiKeyOpt, CtxOpt, EndpointOpt, EngineOpt, LlamaAmxOpt, MinPOpt, ModelOpt,
-                              RepeatPenaltyOpt, ThreadsOpt, TopKOpt, engine_args, one_line_errors)
-
-# The quick default set: these suites, where the registry has them, each with DEFAULT_LIMIT samples.
-DEFAULT_SUITES = ("math", "ifeval", "json", "logic", "translate")
-DEFAULT_LIMIT = 20
-DEFAULT_MAX_TOKENS = 384
-
-
-def _parse_value(v: str):
-    try:
-        return json.loads(v)
-    except ValueError:
-        return v
+from assay.cli.common import (ENGINE_ARGS, MinPOpt, RepeatPenaltyOpt, TopKOpt, console as make_console,
+                              engine_options, one_line_errors)
+from assay.evals.session import DEFAULT_LIMIT, DEFAULT_MAX_TOKENS, DEFAULT_SUITES
 
 
 def _json_object(flag: str, text: str | None) -> dict | None:
@@ -44,55 +33,6 @@ def _json_object(flag: str, text: str | None) -> dict | None:
     if not isinstance(value, dict):
         raise AssayError(f"{flag} must be a JSON object ({{...}}), not {type(value).__name__}")
     return value
-
-
-def suite_options(suites: list[str], data: str | None, opts: list[str] | None) -> dict[str, dict]:
-    """--data PATH and --suite-opt [suite.]key=value -> {suite: its options} (--data is the `data` option)."""
-    from assay.errors import AssayError
-
-    out: dict[str, dict] = {s: {} for s in suites}
-    if data:
-        if len(suites) != 1:
-            raise AssayError("--data belongs to one suite: pass exactly one --suite with it")
-        out[suites[0]]["data"] = data
-    for raw in opts or []:
-        key, sep, value = raw.partition("=")
-        if not sep or not key:
-            raise AssayError(f"--suite-opt {raw!r}: expected key=value or suite.key=value")
-        target, dot, name = key.partition(".")
-        if dot and target in out:
-            out[target][name] = _parse_value(value)
-        elif dot:
-            raise AssayError(f"--suite-opt {raw!r}: suite {target!r} is not in --suite {','.join(suites)}")
-        else:
-            for s in suites:
-                out[s][key] = _parse_value(value)
-    return {k: v for k, v in out.items() if v}
-
-
-def build_suites(names: list[str], options: dict[str, dict]) -> list:
-    from assay.errors import AssayError
-    from assay.evals.suites import get_suite
-
-    out = []
-    for n in names:
-        try:
-            out.append(get_suite(n, **options.get(n, {})))
-        except TypeError as e:
-            raise AssayError(f"suite {n!r} does not take those options ({e}): check --data / --suite-opt") from None
-    return out
-
-
-def default_suites() -> list[str]:
-    from assay.errors import AssayError
-    from assay.evals.suites import available
-
-    have = set(available())
-    names = [s for s in DEFAULT_SUITES if s in have]
-    if not names:
-        raise AssayError(f"none of the default suites ({', '.join(DEFAULT_SUITES)}) is installed: pass --suite "
-                         f"(available: {', '.join(sorted(have)) or 'none'})")
-    return names
 
 
 class RichObserver:
@@ -168,14 +108,10 @@ def _command_line(ctx: typer.Context) -> list[str]:
 def register(app: typer.Typer) -> None:
     @app.command("eval", context_settings=ENGINE_ARGS)
     @one_line_errors
+    @engine_options
     def eval_cmd(
         ctx: typer.Context,
-        model: ModelOpt = None,
-        endpoint: EndpointOpt = None,
-        engine: EngineOpt = None,
-        api_key: ApiKeyOpt = None,
-        context: CtxOpt = None,
-        threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
+        eng,
         suite: Annotated[Optional[list[str]], typer.Option(
             "--suite", "-s", help="Suites, comma-separated or repeated. Default: the quick set "
                                   f"({', '.join(DEFAULT_SUITES)} where installed), {DEFAULT_LIMIT} samples each.")] = None,
@@ -231,130 +167,65 @@ def register(app: typer.Typer) -> None:
 
         The last stdout line is one JSON object with the headline numbers.
         """
-        from rich.console import Console
-
+        from assay.client import SamplingParams
         from assay.errors import AssayError
         from assay.evals import scorecard
+        from assay.evals.session import build_suites, default_suites, evaluate, rescore_run, suite_options
 
-        console = Console(stderr=True)
-        if recheck is not None and recheck < 1:
-            raise AssayError(f"--recheck {recheck}: give how many answered samples to ask again, 1 or more "
-                             "(e.g. --recheck 20)")
+        console = make_console()
         if recheck is not None and rescore:
             raise AssayError("--recheck asks the model again and --rescore calls no model: use one or the other")
         if rescore:
-            from assay.evals.runner import rescore as do_rescore
             from assay.store import resolve_run
 
             run_dir = resolve_run(rescore, out)
-            res = do_rescore(run_dir)
+            res = rescore_run(run_dir)
             card = res["summary"]
             scorecard.render(card, title=f"rescored {run_dir.name}", console=console, detail=detail,
                              footer=f"{res['changed']} records changed score or status")
-            extra = {}
-            if (run_dir / "judgements.jsonl").exists():  # stored judge replies are re-parsed too, no judge call
-                from assay.judge.run import rescore_judgements
-
-                extra["judge_changed"] = rescore_judgements(run_dir)
-                console.print(f"judge replies re-parsed: {extra['judge_changed']} changed")
+            if "judge_changed" in res:
+                console.print(f"judge replies re-parsed: {res['judge_changed']} changed")
             print(f"run: {run_dir}")
             print(json.dumps({**scorecard.headline(card["run_id"], run_dir, card), "rescored": True,
-                              "changed": res["changed"], **extra}))
+                              **{k: v for k, v in res.items() if k != "summary"}}))
             return
-
-        import asyncio
-
-        from assay import engines
-        from assay.client import SamplingParams
-        from assay.evals.runner import run_eval
 
         names = [p.strip() for s in (suite or []) for p in s.split(",") if p.strip()]
         if not names:
             names = default_suites()
             if limit is None:
                 limit = DEFAULT_LIMIT
-        if log_to is not None and log_to not in ("mlflow",):
-            raise typer.BadParameter(f"--log-to {log_to!r}: the tracker assay knows is mlflow")
         opts = suite_options(names, data, suite_opt)
-        suites = build_suites(names, opts)
-        if recheck is not None:
-            from assay.evals.base import as_suite, conversational
-
-            if all(conversational(as_suite(s)) for s in suites):
-                raise AssayError(f"--recheck: {', '.join(names)} hold a conversation per sample (several calls, each "
-                                 "depending on the last reply): only single-call suites can be rechecked")
         params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed, top_k=top_k,
                                 min_p=min_p, repeat_penalty=repeat_penalty,
                                 chat_template_kwargs=_json_object("--chat-template-kwargs", chat_template_kwargs),
                                 extra_body=_json_object("--extra-body", extra_body))
-        if not endpoint:
-            if replicas is None:
-                replicas = engines.auto_replicas(model, engine=engine, threads=threads, concurrency=concurrency,
-                                                 extra_args=engine_args(ctx, endpoint))
-            console.print(f"starting {model or 'smollm2-135m'}"
-                          + (f" ({replicas} replicas, threads split; --replicas 1 for one server)" if replicas > 1
-                             else "") + " ...")
-        # a suite that needs tool calling (tools in native mode) gets an engine started tool-ready
-        tools = any("tools" in (getattr(s, "requires", ()) or ()) for s in suites)
-        with engines.provide(model=model, endpoints=endpoint, engine=engine, api_key=api_key, ctx=context,
-                             threads=threads, llama_amx=llama_amx, extra_args=engine_args(ctx, endpoint),
-                             tools=tools, replicas=replicas or 1, probe_identity=probe_identity) as eps:
-            from assay.client import describe_sampling, effective_sampling
+        from assay.cli.render import judge_progress, judge_show
 
-            from assay.engines.identity import describe
+        outcome = evaluate(
+            eng, build_suites(names, opts), params=params, out_dir=out, seed=seed, limit=limit,
+            concurrency=concurrency, fresh=fresh, suite_opts=opts, system_prompt=system_prompt, replicas=replicas,
+            probe_identity=probe_identity, command=_command_line(ctx), observer=RichObserver(console), judge=judge,
+            judge_rubrics=[r.strip() for r in judge_rubric.split(",")] if judge_rubric else None, recheck=recheck,
+            log_to=log_to, say=lambda m: console.print(m, soft_wrap=True, highlight=False),
+            judge_progress=judge_progress(console), judge_show=judge_show(console))
+        result = outcome.result
+        if outcome.judged:
+            from assay.cli.render import print_warnings
 
-            console.print(describe_sampling(effective_sampling(params, eps[0]), eps[0]), soft_wrap=True, highlight=False)
-            console.print(describe(eps[0].identity), soft_wrap=True, highlight=False)
-            observer = RichObserver(console)
-            try:
-                result = asyncio.run(run_eval(suites, eps, out_dir=out, params=params, seed=seed, limit=limit,
-                                              concurrency=concurrency, command=_command_line(ctx), fresh=fresh,
-                                              suite_options=opts, observer=observer,
-                                              system_prompt=system_prompt))
-            finally:
-                observer.stop()
-            judged = None
-            if judge:  # a pass over the stored records, after the eval: the runner's pipeline is untouched
-                from assay.cli.judge import run_judge
-                from assay.judge import provide_judge
-
-                with provide_judge(judge, api_key=api_key, reuse=eps) as jeps:
-                    judged = run_judge(result.run_dir, None, jeps, concurrency=min(concurrency, 4), max_tokens=256,
-                                       rubrics=[r.strip() for r in judge_rubric.split(",")] if judge_rubric else None,
-                                       template="pairwise", suites=None, limit=None, con=console)
-            rechecked = None
-            if recheck is not None and result.manifest.status == "finished":
-                from assay.evals.recheck import recheck_async, run_concurrency
-
-                console.print(f"recheck: asking up to {recheck} stored answers again, at c=1 and at "
-                              f"c={run_concurrency(result.manifest)} ...")
-                rechecked = asyncio.run(recheck_async(result.run_dir, eps, k=recheck,
-                                                      suites={s.name: s for s in suites}))
+            print_warnings(console, outcome.judged["warnings"])
         scorecard.render(result.summary, title=f"scorecard {result.run_id}", footer=_footer(result.manifest),
                          console=console, detail=detail)
-        if rechecked is not None:
+        if outcome.rechecked is not None:
             from assay.evals.recheck import render as render_recheck
 
-            render_recheck(rechecked, console=console)
-        if result.manifest.status != "finished":
+            render_recheck(outcome.rechecked, console=console)
+        if not outcome.finished:
             console.print("[yellow]run incomplete: re-run the same command to resume[/yellow]"
                           + (" (--recheck runs once it has finished)" if recheck is not None else ""))
         print(f"run: {result.run_dir}")
-        if log_to == "mlflow":
-            from assay.report.tracking import log_to_mlflow
-
-            console.print(f"mlflow run: {log_to_mlflow(result.run_dir, result.manifest, result.summary)}")
-        head = scorecard.headline(result.run_id, result.run_dir, result.summary)
-        head.update(status=result.manifest.status, samples_per_s=result.manifest.samples_per_s,
-                    harness_overhead=result.manifest.harness_overhead)
-        if judged is not None:
-            head["judge"] = {"model": judged["judge_model"], "warnings": judged["warnings"],
-                             **{name: {k: v["summary"]["all"].get(k) for k in ("value", "low", "high", "n", "unparsed")}
-                                for name, v in judged["rubrics"].items()}}
-        if rechecked is not None:
-            from assay.evals.recheck import headline as recheck_headline
-
-            head["recheck"] = recheck_headline(rechecked)
-        print(json.dumps(head))
-        if result.manifest.status != "finished":
+        if outcome.tracked:
+            console.print(f"mlflow run: {outcome.tracked}")
+        print(json.dumps(outcome.headline))
+        if not outcome.finished:
             raise typer.Exit(1)

@@ -17,134 +17,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli.common import ApiKeyOpt, one_line_errors
+from assay.cli.common import ApiKeyOpt, console, one_line_errors
+from assay.cli.render import pct, judge_progress, judge_show, print_warnings
 
 JudgeOpt = Annotated[Optional[str], typer.Option(
     "--judge", "-j", help="The judge: an OpenAI-compatible URL, 'embedded' (SmolLM2-135M, a smoke run: a weak "
                           "judge), or a model preset to start.")]
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def _ci(s: dict, fmt: str = "{:.2f}") -> str:
-    if s.get("value") is None:
-        return "—"
-    lo, hi = s.get("low"), s.get("high")
-    band = f" [{fmt.format(lo)}, {fmt.format(hi)}]" if lo is not None and hi is not None else ""
-    return f"{fmt.format(s['value'])}{band}"
-
-
-def _pct(s: dict) -> str:
-    if s.get("value") is None:
-        return f"— (n = {s.get('n', 0)})"
-    return f"{s['value']:.0%} [{s['low']:.0%}, {s['high']:.0%}] (k = {s.get('k')}, n = {s['n']})"
-
-
-def render_rubric(con, name: str, summ: dict) -> None:
-    from rich.table import Table
-
-    t = Table(title=f"judge rubric: {name} (mean 1–5 [95 % bootstrap CI])")
-    for h in ("suite", "mean", "n", "distribution 1…5", "unparsed", "errors"):
-        t.add_column(h)
-    for suite, s in summ.items():
-        dist = " ".join(f"{k}:{v}" for k, v in s["distribution"].items())
-        t.add_row(suite, _ci(s), str(s["n"]), dist, str(s["unparsed"]), str(s["errors"]))
-    con.print(t)
-
-
-def render_pairwise(con, s: dict) -> None:
-    from rich.table import Table
-
-    a, b = s["names"]
-    t = Table(title=f"pairwise judge: {a} vs {b} (both orders; a flip is a tie)")
-    for h in ("what", "value"):
-        t.add_column(h)
-    t.add_row("n (both orders parsed)", str(s["n"]))
-    t.add_row(f"win / tie / loss ({a})", f"{s['wins']} / {s['ties']} / {s['losses']}")
-    t.add_row("(wins − losses) / n", _ci(s, "{:+.2f}") if s["n"] else "—")
-    t.add_row(f"win rate of {a} (ties ½)", _ci(s["win_rate"]))
-    t.add_row("verdict", f"{s['verdict']} ({s['test']}, p = {s['p']:.3g})" if s["n"] and s["p"] is not None
-              else s["verdict"])
-    t.add_row("position consistency", _pct(s["position_consistency"]))
-    t.add_row("first answer chosen", _pct(s["first_position_rate"]) + "  (50 % = no position bias)")
-    k = s["self_kappa"]
-    t.add_row("self-agreement κ (AB vs BA)", "—" if k["value"] is None else
-              f"{k['value']:.2f} [{k['low']:.2f}, {k['high']:.2f}] (n = {k['n']})")
-    t.add_row(f"length {a} − {b} (chars)", _ci(s["length_diff_chars"], "{:+.0f}"))
-    t.add_row("longer answer won", _pct(s["longer_won"]))
-    t.add_row("left out", f"{s['unparsed']} unparsed, {s['errors']} failed")
-    con.print(t)
-
-
-def _progress(con, total: int | None):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    prog = Progress(TextColumn("[bold]judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=con, transient=True)
-    task = prog.add_task("judge", total=total)
-    return prog, lambda rec: prog.update(task, advance=1)
-
-
-def run_judge(run_a: Path, run_b: Path | None, eps: list, *, rubrics: list[str] | None, template: str,
-              suites: list[str] | None, limit: int | None, concurrency: int, max_tokens: int, con) -> dict:
-    """The judge step that ``assay judge`` and ``assay eval --judge`` share. Returns the JSON result."""
-    import asyncio
-
-    from assay.client import Client, SamplingParams
-    from assay.judge import rubrics_for, same_model
-    from assay.judge.run import judge_pairwise, judge_rubric
-    from assay.judge.summary import pairwise_summary, rubric_summary
-    from assay.judge.templates import load_template
-    from assay.report.runs import load_eval_run
-
-    params = SamplingParams(temperature=0.0, max_tokens=max_tokens, seed=0)
-    ra = load_eval_run(run_a)
-    warnings = []
-    judged_models = [ra.model] + ([load_eval_run(run_b).model] if run_b else [])
-    out: dict = {"run_a": ra.run_id, "judge_model": eps[0].model, "warnings": warnings}
-
-    async def go():
-        async with Client(eps) as client:
-            for m in dict.fromkeys(judged_models):
-                if same_model(client.model, m):
-                    warnings.append(f"the judge ({client.model}) is the same model as one being judged ({m}): "
-                                    "judges favour their own answers; treat these numbers as a smoke test")
-            if run_b is None:
-                names = rubrics or rubrics_for(suites or list(ra.suites))
-                out["rubrics"] = {}
-                for name in names:
-                    t = load_template(name)
-                    prog, tick = _progress(con, None)
-                    with prog:
-                        res = await judge_rubric(run_a, t, client, params=params, suites=suites, limit=limit,
-                                                 concurrency=concurrency, observer=tick)
-                    summ = rubric_summary(res.records, t.scale or (1, 5))
-                    render_rubric(con, t.ref, summ)
-                    out["rubrics"][t.name] = {"pass_id": res.pass_id, "template": t.ref, "new_calls": res.new,
-                                              "resumed": res.kept, "summary": summ}
-            else:
-                rb = load_eval_run(run_b)
-                t = load_template(template)
-                prog, tick = _progress(con, None)
-                with prog:
-                    res = await judge_pairwise(run_a, run_b, t, client, params=params, suites=suites, limit=limit,
-                                               concurrency=concurrency, observer=tick)
-                names = (ra.label or ra.run_id, rb.label or rb.run_id)
-                if names[0] == names[1]:
-                    names = (f"A ({ra.run_id})", f"B ({rb.run_id})")
-                summ = pairwise_summary(res.records, names)
-                render_pairwise(con, summ)
-                out.update(run_b=rb.run_id, pass_id=res.pass_id, template=t.ref, new_calls=res.new,
-                           resumed=res.kept, pairwise={k: v for k, v in summ.items() if k != "samples"})
-
-    asyncio.run(go())
-    for w in warnings:
-        con.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
-    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -172,9 +50,10 @@ def register(app: typer.Typer) -> None:
         line is one JSON object."""
         from assay.errors import AssayError
         from assay.judge import provide_judge
-        from assay.report.runs import resolve
+        from assay.judge.session import judge_runs
+        from assay.store import resolve_run as resolve
 
-        con = _console()
+        con = console()
         a = resolve(run_a, runs_dir)
         b = resolve(run_b, runs_dir) if run_b else None
         if rescore:
@@ -192,8 +71,10 @@ def register(app: typer.Typer) -> None:
         if not judge_spec.startswith("http"):
             con.print(f"starting the judge {judge_spec} ...")
         with provide_judge(judge_spec, api_key=api_key) as eps:
-            out = run_judge(a, b, eps, rubrics=rubrics, template=template, suites=suites, limit=limit,
-                            concurrency=concurrency, max_tokens=max_tokens, con=con)
+            out = judge_runs(a, b, eps, rubrics=rubrics, template=template, suites=suites, limit=limit,
+                             concurrency=concurrency, max_tokens=max_tokens, progress=judge_progress(con),
+                             show=judge_show(con))
+        print_warnings(con, out["warnings"])
         print(f"judgements: {a / 'judgements.jsonl'}")
         print(json.dumps(out, default=str))
 
@@ -214,16 +95,11 @@ def register(app: typer.Typer) -> None:
     ):
         """Score a judge against people: it judges every arena vote's pair in both orders; Cohen's kappa (95 %
         bootstrap CI) between its verdicts and the votes. The last stdout line is one JSON object."""
-        import asyncio
-
         from assay.chat.history import default_db_path
         from assay.chat.votes import list_votes
-        from assay.client import Client, SamplingParams
         from assay.errors import AssayError
-        from assay.judge import provide_judge, same_model
-        from assay.judge.run import judge_votes
-        from assay.judge.summary import people_agreement
-        from assay.judge.templates import load_template
+        from assay.judge import provide_judge
+        from assay.judge.session import judge_votes_agreement
 
         if not judge_spec:
             raise AssayError("which judge? pass --judge URL, --judge embedded or --judge PRESET")
@@ -231,27 +107,16 @@ def register(app: typer.Typer) -> None:
         votes = list_votes(path)
         if not votes:
             raise AssayError(f"no arena votes in {path}: vote in `assay chat --arena` first")
-        con = _console()
+        con = console()
         with provide_judge(judge_spec, api_key=api_key) as eps:
-            async def go():
-                async with Client(eps) as c:
-                    return await judge_votes(votes, out or path.parent / "arena-judge", load_template("pairwise"), c,
-                                             params=SamplingParams(temperature=0.0, max_tokens=max_tokens, seed=0),
-                                             concurrency=concurrency)
-
-            res = asyncio.run(go())
-        agree = people_agreement(votes, res.records)
-        k = agree["kappa"]
-        con.print(f"judge {eps[0].model} vs people on {agree['n']} of {agree['votes']} votes: κ = "
+            res = judge_votes_agreement(votes, eps, out or path.parent / "arena-judge", max_tokens=max_tokens,
+                                        concurrency=concurrency)
+        k = res["kappa"]
+        con.print(f"judge {res['judge_model']} vs people on {res['n']} of {res['votes']} votes: κ = "
                   + ("—" if k["value"] is None else f"{k['value']:.2f} [{k['low']:.2f}, {k['high']:.2f}]")
-                  + f", raw agreement {_pct(agree['agreement'])}")
-        models = {v["model_a"] for v in votes} | {v["model_b"] for v in votes}
-        warn = [f"the judge ({eps[0].model}) is one of the arena's models: it may favour its own answers"
-                for m in models if same_model(eps[0].model, m)][:1]
-        for w in warn:
-            con.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
-        print(json.dumps({**agree, "judge_model": eps[0].model, "pass_id": res.pass_id, "warnings": warn},
-                         default=str))
+                  + f", raw agreement {pct(res['agreement'])}")
+        print_warnings(con, res["warnings"])
+        print(json.dumps(res, default=str))
 
     @arena.command("report")
     @one_line_errors
@@ -273,7 +138,7 @@ def register(app: typer.Typer) -> None:
 
         path = db or default_db_path()
         rep = build(path, seed=seed, n_boot=n_boot, prior=prior)
-        con = _console()
+        con = console()
         t = Table(title=f"arena ratings ({rep['votes']} votes; Bradley–Terry, Elo scale, 95 % bootstrap CI)")
         for h in ("rank", "model", "rating", "95 % CI", "games"):
             t.add_column(h)
@@ -300,7 +165,7 @@ def register(app: typer.Typer) -> None:
             for h in ("model", "up", "down", "share up"):
                 th.add_column(h)
             for m, s in rep["thumbs"].items():
-                th.add_row(m, str(s["up"]), str(s["down"]), _pct(s["share_up"]))
+                th.add_row(m, str(s["up"]), str(s["down"]), pct(s["share_up"]))
             con.print(th)
         if export:
             n = export_votes(path, export)

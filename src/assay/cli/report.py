@@ -17,26 +17,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli.common import one_line_errors
+from assay.cli.common import console, one_line_errors
+from assay.cli.render import judge_progress, judge_show, rich_table
 
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Where run ids are looked up.")]
-
-
-def _console():
-    from rich.console import Console
-
-    return Console()
-
-
-def _rich_table(title: str, header: list[str], rows: list[list[str]], *, caption: str | None = None, style_for=None):
-    from rich.table import Table
-
-    t = Table(title=title, caption=caption, show_lines=False)
-    for h in header:
-        t.add_column(h, overflow="fold")
-    for row in rows:
-        t.add_row(*[str(c) for c in row], style=style_for(row) if style_for else None)
-    return t
 
 
 def register(app: typer.Typer) -> None:
@@ -66,7 +50,7 @@ def register(app: typer.Typer) -> None:
 
             sys.stdout.write(scorecard_csv(r.card))
             return
-        con = _console()
+        con = console(stderr=False)
         scorecard.render(r.card, title=f"{r.label} — {r.run_id}", console=con)
         con.print(f"html: {paths['html']}\nmarkdown: {paths['md']}")
         print(json.dumps({"run_id": r.run_id, "html": str(paths["html"]), "md": str(paths["md"]),
@@ -103,60 +87,35 @@ def register(app: typer.Typer) -> None:
         McNemar p, win/tie/loss, minimum detectable difference and a verdict; warns when fingerprints differ in more
         than the model. Writes a self-contained HTML page, Markdown and JSON."""
         from assay.report import views, write_compare
-        from assay.report.compare import compare_runs
-        from assay.report.runs import find_bench_runs, load_bench_run, load_eval_run
+        from assay.report.compare import build_comparison
 
-        from assay.report.export import is_lm_eval_samples, load_lm_eval_samples, pair_by_doc_hash
-
-        loaded = [load_lm_eval_samples(Path(r), lm_filter=lm_eval_filter) if is_lm_eval_samples(Path(r))
-                  else load_eval_run(r, runs_dir) for r in runs]
-        pairing_warnings = pair_by_doc_hash(loaded)
-        pairing_warnings += [n for r in loaded if is_lm_eval_samples(r.path) for n in r.notes[1:]]  # the filter
-        benches = [load_bench_run(b, runs_dir) for b in bench or []]
-        for r in loaded:
-            mine = [b for b in benches if b.model and _same(b.model, r.model)]
-            if not bench:
-                mine = find_bench_runs(runs_dir, r.model)[:1]
-            elif not mine and len(benches) == len(loaded):  # --bench given once per run, in order
-                mine = [benches[loaded.index(r)]]
-            r.bench = mine[:1]
-        cmp = compare_runs(loaded, seed=seed, alpha=alpha, allow_single=against_claims is not None)
-        cmp.warnings.extend(pairing_warnings)
-        if against_claims is not None:
-            from assay.report.claims import check_claims, load_claims
-
-            meta, claims = load_claims(against_claims)
-            cmp.claims, warns = check_claims(claims, cmp.runs, meta)
-            cmp.claims_meta = meta
-            cmp.warnings.extend(warns)
+        cmp = build_comparison(runs, runs_dir=runs_dir, bench=bench, against_claims=against_claims, seed=seed,
+                               alpha=alpha, lm_eval_filter=lm_eval_filter)
         if judge:  # pairwise judge passes, stored in each pair's first run folder (resumable), joined to the output
-            from itertools import combinations
-
-            from assay.cli.judge import _console as judge_console, run_judge
             from assay.judge import provide_judge
+            from assay.judge.session import judge_pairs
 
+            jcon = console()
             with provide_judge(judge) as jeps:
-                for x, y in combinations(cmp.runs, 2):
-                    cmp.judge.append({"a": x.label, "b": y.label, **run_judge(
-                        x.path, y.path, jeps, rubrics=None, template="pairwise", suites=None, limit=judge_limit,
-                        concurrency=4, max_tokens=256, con=judge_console())})
+                cmp.judge = judge_pairs(cmp.runs, jeps, limit=judge_limit, progress=judge_progress(jcon),
+                                        show=judge_show(jcon))
             for j in cmp.judge:
                 cmp.warnings.extend(j["warnings"])
         out_dir = out or Path("reports") / f"compare-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
         paths = write_compare(cmp, out_dir)
 
-        con = _console()
+        con = console(stderr=False)
         h, rows = views.comparison_table(cmp)
-        con.print(_rich_table("comparison (score % [95 % CI] n)", h, rows))
-        con.print(_rich_table(f"paired tests on shared samples (α = {alpha}, bootstrap seed {seed})",
+        con.print(rich_table("comparison (score % [95 % CI] n)", h, rows))
+        con.print(rich_table(f"paired tests on shared samples (α = {alpha}, bootstrap seed {seed})",
                               views.PAIR_HEADER, views.pair_rows(cmp),
                               caption="MDD = minimum detectable difference (points) for that n",
                               style_for=lambda row: "bold red" if row[-1].endswith("better") else None))
         if cmp.judge:
-            con.print(_rich_table("LLM judge, pairwise (both orders; flips are ties)", views.JUDGE_PAIR_HEADER,
+            con.print(rich_table("LLM judge, pairwise (both orders; flips are ties)", views.JUDGE_PAIR_HEADER,
                                   views.judge_pair_rows(cmp)))
         if cmp.claims:
-            con.print(_rich_table("claims", views.CLAIM_HEADER, views.claim_rows(cmp.claims),
+            con.print(rich_table("claims", views.CLAIM_HEADER, views.claim_rows(cmp.claims),
                                   style_for=lambda row: {"consistent": "green", "inconsistent": "bold red"}.get(
                                       row[4])))
         for w in cmp.warnings:
@@ -188,9 +147,3 @@ def register(app: typer.Typer) -> None:
         paths = export(load_eval_run(run, runs_dir), fmt, out)
         for p in paths:
             print(p)
-
-
-def _same(a: str, b: str) -> bool:
-    from assay.common import short_model
-
-    return short_model(a).lower() == short_model(b).lower()

@@ -8,21 +8,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli.common import ApiKeyOpt, CtxOpt, EngineOpt, ModelOpt, ThreadsOpt, LlamaAmxOpt, one_line_errors
+from assay.cli.common import engine_options, one_line_errors
 
 
 def register(app: typer.Typer) -> None:
     @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     @one_line_errors
+    @engine_options(endpoint=False)
     def serve(
-        ctx: typer.Context,
-        model: ModelOpt = None,
-        engine: EngineOpt = None,
+        eng,
         host: Annotated[str, typer.Option(help="Bind address. Keep 127.0.0.1 unless others must reach it.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
-        context: CtxOpt = None,
-        api_key: ApiKeyOpt = None,
-        threads: ThreadsOpt = None, llama_amx: LlamaAmxOpt = None,
         max_model_len: Annotated[Optional[int], typer.Option(help="vLLM: context length.")] = None,
         tensor_parallel_size: Annotated[Optional[int], typer.Option(help="vLLM: GPUs per replica (TP).")] = None,
         pipeline_parallel_size: Annotated[Optional[int], typer.Option(help="vLLM: pipeline stages (PP).")] = None,
@@ -50,33 +46,34 @@ def register(app: typer.Typer) -> None:
                             dtype=dtype, gpu_memory_utilization=gpu_memory_utilization,
                             enable_chunked_prefill=enable_chunked_prefill, kv_cache_dtype=kv_cache_dtype,
                             served_model_name=served_model_name, cpu_kvcache_gib=kv_cache_gib)
+        import time
+
         from assay.models import resolve
 
-        spec = resolve(model)  # an unknown preset fails here, in one line, before anything starts
+        spec = resolve(eng.model)  # an unknown preset fails here, in one line, before anything starts
         typer.echo(f"starting {spec.name} ...", err=True)
-        server = engines.start(model, engine=engine, host=host, port=port, ctx=context, api_key=api_key,
-                               threads=threads, extra_args=list(ctx.args), vllm_options=vllm_options,
-                               llama_amx=llama_amx, tools=tools)
         stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+        t0 = time.monotonic()
         try:
-            ep = server.endpoint
-            typer.echo(f"engine:   {ep.engine} {ep.engine_version or ''} (pid {ep.pid}, ready in {server.startup_s:.1f}s)")
-            typer.echo(f"base URL: {ep.base_url}")
-            typer.echo(f"model:    {ep.model}")
-            typer.echo(f"log:      {ep.log_path}")
-            if ep.caps.tool_format:
-                typer.echo(f"tools:    {ep.caps.tools} ({ep.caps.tool_format})")
-            if ep.extra.get("llama_amx"):
-                typer.echo(f"llama.cpp extra buffer types (AMX / repack): {ep.extra['llama_amx']['setting']} "
-                           f"({ep.extra['llama_amx']['source']})")
-            typer.echo("Ctrl-C to stop.", err=True)
-            while not stop.is_set():
-                if server.process and not server.process.alive():
-                    typer.echo(f"error: engine exited unexpectedly; see {ep.log_path}", err=True)
-                    raise typer.Exit(1)
-                stop.wait(0.5)
+            with eng.provide(host=host, port=port, vllm_options=vllm_options, tools=tools) as eps:
+                ep = eps[0]
+                typer.echo(f"engine:   {ep.engine} {ep.engine_version or ''} (pid {ep.pid}, ready in "
+                           f"{time.monotonic() - t0:.1f}s)")
+                typer.echo(f"base URL: {ep.base_url}")
+                typer.echo(f"model:    {ep.model}")
+                typer.echo(f"log:      {ep.log_path}")
+                if ep.caps.tool_format:
+                    typer.echo(f"tools:    {ep.caps.tools} ({ep.caps.tool_format})")
+                for line in engines.fact_lines(ep):
+                    typer.echo(line)
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, lambda *_: stop.set())
+                typer.echo("Ctrl-C to stop.", err=True)
+                while not stop.is_set():
+                    died = ep.fate() if ep.fate else None
+                    if died:
+                        typer.echo(f"error: engine exited unexpectedly ({died}); see {ep.log_path}", err=True)
+                        raise typer.Exit(1)
+                    stop.wait(0.5)
         finally:
-            server.stop()
             typer.echo("stopped.", err=True)

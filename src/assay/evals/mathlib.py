@@ -24,7 +24,7 @@ from math import comb, perm
 from pathlib import Path
 
 from assay.errors import DataError
-from assay.common import file_digest, read_jsonl, split_think
+from assay.common import file_digest, find_boxed, read_jsonl, split_think  # noqa: F401 - find_boxed re-exported
 from assay.evals.base import Sample, Score, Suite, SuiteOptions, stable_hash
 
 PROMPT_TEMPLATE = (
@@ -34,7 +34,6 @@ PROMPT_TEMPLATE = (
 
 # ----------------------------------------------------------------------------------------------------- extraction
 
-_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*(\{)?")
 # "The final answer is: 42." / "Answer: 42" / "the answer is $42$" - the last one wins
 # the connector is required: "to answer this: 5 apples" is not an answer
 _ANSWER_PHRASE = re.compile(
@@ -42,30 +41,6 @@ _ANSWER_PHRASE = re.compile(
 _GSM_HASH = re.compile(r"####\s*(?P<ans>[^\n]+)")
 
 
-def find_boxed(text: str) -> list[str]:
-    """Contents of every ``\\boxed{...}`` / ``\\fbox{...}`` in order, braces matched (``\\boxed{\\frac{1}{2}}``).
-
-    ``\\boxed 5`` (no braces, as some models write) gives the next token. An unclosed box is skipped.
-    """
-    out = []
-    for m in _BOX_OPEN.finditer(text):
-        if m.group(1) is None:
-            tok = re.match(r"[^\s$.,;]+", text[m.end():])
-            if tok:
-                out.append(tok.group(0))
-            continue
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            ch = text[i]
-            if ch == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
-                i += 2  # \{ and \} are literal braces, not grouping
-                continue
-            depth += ch == "{"
-            depth -= ch == "}"
-            i += 1
-        if depth == 0:
-            out.append(text[m.end():i - 1])
-    return out
 
 
 def extract_answer(text: str | None) -> tuple[str | None, str]:

@@ -171,3 +171,50 @@ def compare_runs(runs: list[EvalRun], *, seed: int = 0, alpha: float = ALPHA, n_
             pairs.append(PairCell(suite=suite, a=a.label, b=b.label, ia=ia, ib=ib, result=res, only_a=only_a,
                                   only_b=only_b, disagreements=rows, n_disagree=nd))
     return Comparison(runs=runs, suites=suites, pairs=pairs, warnings=warnings, alpha=alpha, seed=seed)
+
+
+def _same_model(a: str, b: str) -> bool:
+    from assay.common import short_model
+
+    return short_model(a).lower() == short_model(b).lower()
+
+
+def attach_bench(loaded: list, benches: list, runs_dir, *, given: bool) -> None:
+    """Join a bench run to each eval run for the quality × speed columns. ``given`` (--bench was passed): the bench
+    run of the same model, or — one bench per eval run, in order — the one at the same position; else the newest
+    bench run of the same model found in ``runs_dir``."""
+    from assay.report.runs import find_bench_runs
+
+    for i, r in enumerate(loaded):
+        mine = [b for b in benches if b.model and _same_model(b.model, r.model)]
+        if not given:
+            mine = find_bench_runs(runs_dir, r.model)[:1]
+        elif not mine and len(benches) == len(loaded):
+            mine = [benches[i]]
+        r.bench = mine[:1]
+
+
+def build_comparison(refs: list[str], *, runs_dir, bench: list[str] | None = None, against_claims=None,
+                     seed: int = 0, alpha: float = ALPHA, lm_eval_filter: str | None = None) -> "Comparison":
+    """`assay compare` without the judge: load the runs (assay run folders or lm-eval samples files, paired by
+    document), join bench runs, compare on shared samples, and check published claims when a claims file is given."""
+    from pathlib import Path
+
+    from assay.report.export import is_lm_eval_samples, load_lm_eval_samples, pair_by_doc_hash
+    from assay.report.runs import load_bench_run, load_eval_run
+
+    loaded = [load_lm_eval_samples(Path(r), lm_filter=lm_eval_filter) if is_lm_eval_samples(Path(r))
+              else load_eval_run(r, runs_dir) for r in refs]
+    pairing_warnings = pair_by_doc_hash(loaded)
+    pairing_warnings += [n for r in loaded if is_lm_eval_samples(r.path) for n in r.notes[1:]]  # the filter
+    attach_bench(loaded, [load_bench_run(b, runs_dir) for b in bench or []], runs_dir, given=bool(bench))
+    cmp = compare_runs(loaded, seed=seed, alpha=alpha, allow_single=against_claims is not None)
+    cmp.warnings.extend(pairing_warnings)
+    if against_claims is not None:
+        from assay.report.claims import check_claims, load_claims
+
+        meta, claims = load_claims(against_claims)
+        cmp.claims, warns = check_claims(claims, cmp.runs, meta)
+        cmp.claims_meta = meta
+        cmp.warnings.extend(warns)
+    return cmp

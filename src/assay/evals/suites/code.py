@@ -8,7 +8,7 @@ through the sandbox against its tests.
 Prompt: complete the function; reply with the whole function in one ```python block.
 Scoring: the code block is extracted (the last ```python fence that defines the function, else the longest fence,
 else the whole reply; a reply with only a body is appended to the prompt), then solution + tests run in
-``assay.evals.sandbox`` (no network, no parent environment, resource limits). Pass = every assert holds.
+``assay.sandbox`` (no network, no parent environment, resource limits). Pass = every assert holds.
 pass@k uses the unbiased estimator of Chen et al. (2021) over ``n`` samples per problem
 (``--suite-opt n=10 --suite-opt k=5``).
 
@@ -27,7 +27,7 @@ from math import comb
 from assay.errors import AssayError
 from assay.common import data_path, fenced_blocks, read_jsonl, stable_hash
 from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions
-from assay.evals.sandbox import Limits, run_python
+from assay.sandbox import Limits, run_python
 from assay.stats import mean_summary
 
 INSTRUCTION = ("Complete the following Python function. Reply with the complete function (signature included) in a "

@@ -12,7 +12,7 @@ With a Python tool (``tool=python``): the model may run code, up to ``max_rounds
 (the default; any engine) a reply with a ```python block and no ``\\boxed{}`` is run and the output comes back in a
 user message; in ``tool_mode=native`` the model calls a ``python`` function through the OpenAI ``tools`` field and the
 output comes back as a ``role: tool`` message (llama-cpp-python's function-calling template does not show tool
-messages to the model: use prompted mode there). The code runs **only** in ``assay.evals.sandbox`` (the code suite's
+messages to the model: use prompted mode there). The code runs **only** in ``assay.sandbox`` (the code suite's
 containment and limits; ``sandbox_cpu_s`` / ``sandbox_wall_s``); stdout and stderr are the tool's answer. The suite
 keeps its name and sample ids, so ``assay compare RUN_WITHOUT RUN_WITH`` pairs the two runs problem by problem; the
 run also reports tool calls per problem and sandbox failures.
@@ -32,7 +32,7 @@ from assay.errors import AssayError
 from assay.evals import mathlib
 from assay.common import data_path, file_digest, read_jsonl
 from assay.evals.base import Metric, Record, Sample, SuiteOptions, ToolResult, as_records
-from assay.evals.pytool import code_to_run, feedback_message, strip_code, tool_output  # noqa: F401 - re-exported
+from assay.sandbox.pytool import code_to_run, feedback_message, strip_code, tool_output  # noqa: F401 - re-exported
 from assay.stats import mean_summary, proportion_summary
 
 DATA = data_path("math_problems.jsonl")
@@ -125,7 +125,7 @@ class MathToolSuite(MathSuite):
         self.requires = ("tools",) if tool_mode == "native" else ()
 
     async def converse(self, sample: Sample, chat) -> None:
-        from assay.evals.sandbox import Limits, run_python
+        from assay.sandbox import Limits, run_python
 
         limits = Limits(cpu_s=self.sandbox_cpu_s, wall_s=self.sandbox_wall_s)
         params = {"tools": [PYTHON_TOOL]} if self.tool_mode == "native" else None

@@ -1,6 +1,6 @@
 """The prompted Python tool, shared by ``math --suite-opt tool=python`` and the chat's Python tool: which code a reply
 asks to run, what the model is shown of a sandbox run, and the message that carries it back. The code itself only ever
-runs in ``assay.evals.sandbox.run_python``.
+runs in ``assay.sandbox.run_python``.
 
 Example:
     >>> code_to_run("Let me check.\\n```python\\nprint(6 * 7)\\n```")
@@ -11,8 +11,8 @@ Example:
 
 from __future__ import annotations
 
-from assay.common import fenced_blocks, split_think
-from assay.evals.mathlib import find_boxed
+from assay.common import fenced_blocks, find_boxed, split_think
+
 
 OUTPUT_CHARS = 2000  # of stdout + stderr fed back; the rest is cut (a model does not need a megabyte of output)
 

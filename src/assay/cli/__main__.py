@@ -1,0 +1,5 @@
+"""python -m assay.cli: the assay command line."""
+
+from assay.cli import app
+
+app()
