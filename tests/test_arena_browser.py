@@ -69,12 +69,12 @@ def test_arena_streams_two_blind_answers_stores_the_vote_and_reveals(page, stub,
     from assay.chat.launch import ChatApp
     from assay.chat.votes import list_votes
     from assay.cli import app as cli_app
-    from assay.engines import Endpoint, free_port
+    from assay.engines import free_port
 
     a = stub(reply=REPLY_A, model="model-alpha", gap_s=0.3)  # slow enough to be seen streaming
     b = stub(reply=REPLY_B, model="model-bravo", gap_s=0.8)  # on a loaded machine too
     db = tmp_path / "history.sqlite"
-    chat = ChatApp([Endpoint(a.base_url, "model-alpha"), Endpoint(b.base_url, "model-bravo")], port=free_port(),
+    chat = ChatApp([a.endpoint("model-alpha"), b.endpoint("model-bravo")], port=free_port(),
                    db=db, app_dir=tmp_path / "app", extra_env={"ASSAY_CHAT_ARENA": "1"}).start()
     try:
         page.goto(chat.url)
@@ -149,11 +149,11 @@ def test_arena_streams_two_blind_answers_stores_the_vote_and_reveals(page, stub,
 def test_thumbs_on_an_ordinary_reply_are_stored(page, stub, tmp_path):
     from assay.chat.launch import ChatApp
     from assay.chat.votes import thumbs
-    from assay.engines import Endpoint, free_port
+    from assay.engines import free_port
 
     s = stub(reply="Paris is the capital of France.", model="stub-model")
     db = tmp_path / "history.sqlite"
-    chat = ChatApp([Endpoint(s.base_url, "stub-model")], port=free_port(), db=db, app_dir=tmp_path / "app").start()
+    chat = ChatApp([s.endpoint("stub-model")], port=free_port(), db=db, app_dir=tmp_path / "app").start()
     try:
         page.goto(chat.url)
         page.wait_for_selector("#chat-input")

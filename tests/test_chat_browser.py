@@ -176,12 +176,11 @@ def test_embedded_model_streams_a_reply(embedded, page, tmp_path):
 
 @pytest.fixture(scope="module")
 def echo_app(tmp_path_factory):
-    from assay.engines import Endpoint
     from assay.stub import StubServer
 
     tmp = tmp_path_factory.mktemp("chat_echo")
     stub = StubServer(reply=_echo, gap_s=0.02).start()
-    app = _app([Endpoint(stub.base_url, "stub-model")], tmp)
+    app = _app([stub.endpoint("stub-model")], tmp)
     yield stub, app
     app.stop()
     stub.stop()
@@ -283,11 +282,10 @@ def test_endpoint_error_is_readable_and_app_keeps_running(echo_app, page):
 
 
 def test_model_picker_with_two_models(page, stub, tmp_path):
-    from assay.engines import Endpoint
 
     a = stub(reply="I am model A.", model="model-a")
     b = stub(reply="I am model B.", model="model-b")
-    app = _app([Endpoint(a.base_url, "model-a"), Endpoint(b.base_url, "model-b")], tmp_path)
+    app = _app([a.endpoint("model-a"), b.endpoint("model-b")], tmp_path)
     try:
         _open(page, app.url)
         _switch_profile(page, "model-b")
@@ -306,10 +304,9 @@ def test_model_picker_with_two_models(page, stub, tmp_path):
 
 
 def test_history_resume_restart_export_delete(page, stub, tmp_path):
-    from assay.engines import Endpoint
 
     srv = stub(reply=_echo, gap_s=0.0)
-    eps = [Endpoint(srv.base_url, "stub-model")]
+    eps = [srv.endpoint("stub-model")]
     db = tmp_path / "history.sqlite"
     app = _app(eps, tmp_path, db=db)
     port = app.port
@@ -404,9 +401,8 @@ def _coder(req: dict) -> str:
 
 def test_python_tool_runs_in_a_collapsible_step(page, stub, tmp_path):
     st = stub(reply=_coder)
-    from assay.engines import Endpoint
 
-    app = _app([Endpoint(st.base_url, "stub-model")], tmp_path, settings={"python_tool": True})
+    app = _app([st.endpoint("stub-model")], tmp_path, settings={"python_tool": True})
     try:
         _open(page, app.url)
         _send(page, "What is the sum of the squares below 10?")

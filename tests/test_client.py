@@ -15,7 +15,7 @@ MSG = [{"role": "user", "content": "hello"}]
 
 
 def ep(stub) -> Endpoint:
-    return Endpoint(stub.base_url, stub.model)
+    return stub.endpoint()
 
 
 def run(coro):
@@ -165,11 +165,11 @@ def test_no_usage_chunk_falls_back_to_the_servers_tokenizer(stub):
 
     s = NoUsage(reply="one two three").start()
     try:
-        done = run(_chat(Client(Endpoint(s.base_url, s.model))))
+        done = run(_chat(Client(s.endpoint())))
         assert done.usage_source == "tokenizer" and done.completion_tokens == 3 and done.prompt_tokens is None
-        trunc = run(_chat(Client(Endpoint(s.base_url, s.model)), params=SamplingParams(max_tokens=2)))
+        trunc = run(_chat(Client(s.endpoint()), params=SamplingParams(max_tokens=2)))
         assert trunc.finish_reason == "length" and trunc.completion_tokens == 2
-        raw = run(_chat(Client(Endpoint(s.base_url, s.model), count_without_usage=False)))
+        raw = run(_chat(Client(s.endpoint(), count_without_usage=False)))
         assert raw.completion_tokens is None and raw.usage_source is None
     finally:
         s.stop()

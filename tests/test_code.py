@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from assay.errors import AssayError, DataError
-from assay.evals.base import Record, Sample
+from assay.evals.base import Record
 from assay.sandbox import isolation_mode
 from assay.evals.suites import get_suite
 from assay.evals.suites.code import _read_shipped, assemble, extract_code, pass_at_k

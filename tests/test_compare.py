@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_report import rows, write_eval_run
+from helpers import rows, write_eval_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = ROOT / "src" / "assay" / "report" / "claims" / "qwen3-4b-instruct-2507.yaml"

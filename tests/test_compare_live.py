@@ -4,7 +4,6 @@ opened in headless Chromium: tables and SVG charts must render. Screenshots go t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 

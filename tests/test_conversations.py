@@ -65,7 +65,7 @@ def test_conversational_detects_the_hook():
 
 def test_conversation_history_turns_and_record(stub, tmp_path):
     st = stub(reply=_echo_turns)
-    ep = Endpoint(st.base_url, "stub-model")
+    ep = st.endpoint("stub-model")
     res = run([Chatty(n=2)], [ep], out_dir=tmp_path, concurrency=2)
     recs = sorted(iter_records(res.run_dir / "records.jsonl"), key=lambda r: r["sample_id"])
     assert len(recs) == 2
@@ -86,7 +86,7 @@ def test_conversation_history_turns_and_record(stub, tmp_path):
 
 def test_error_mid_conversation_keeps_turns_and_resume_retries_it(stub, tmp_path):
     st = stub(reply=_echo_turns)
-    ep = Endpoint(st.base_url, "stub-model")
+    ep = st.endpoint("stub-model")
     res = run([Chatty(n=3, bad={"c1"})], [ep], out_dir=tmp_path, concurrency=1)
     recs = {r["sample_id"]: Record.from_dict(r) for r in iter_records(res.run_dir / "records.jsonl")}
     bad = recs["c1"]
@@ -104,7 +104,7 @@ def test_error_mid_conversation_keeps_turns_and_resume_retries_it(stub, tmp_path
 
 def test_rescore_reads_stored_turns(stub, tmp_path):
     st = stub(reply=_echo_turns)
-    ep = Endpoint(st.base_url, "stub-model")
+    ep = st.endpoint("stub-model")
     res = run([Chatty(n=2)], [ep], out_dir=tmp_path)
     n = len(st.requests)
     again = rescore(res.run_dir, {"chatty": Chatty(n=2)})
@@ -137,7 +137,7 @@ def _chat(ep: Endpoint, params: SamplingParams, messages=None):
 def test_tool_call_split_across_chunks_is_assembled(stub):
     args = json.dumps({"city": "Zürich \"old town\"", "days": [1, 2]}, ensure_ascii=False)
     st = stub(reply="", tool_calls=[{"name": "get_weather", "arguments": args}], tool_chunks=7)
-    comp = _chat(Endpoint(st.base_url, "stub-model"), SamplingParams(tools=TOOLS))
+    comp = _chat(st.endpoint("stub-model"), SamplingParams(tools=TOOLS))
     assert st.requests[-1]["stream"] is True
     assert st.requests[-1]["tool_choice"] == "auto"  # sent explicitly: llama-cpp-python ignores tools without it
     assert st.requests[-1]["tools"] == TOOLS
@@ -152,7 +152,7 @@ def test_two_parallel_calls_and_malformed_arguments_kept_raw(stub):
     calls = [{"name": "get_weather", "arguments": '{"city": "Oslo"}'},
              {"name": "get_weather", "arguments": '{"city": "Rome",'}]
     st = stub(reply="", tool_calls=calls, tool_chunks=2)
-    comp = _chat(Endpoint(st.base_url, "stub-model"), SamplingParams(tools=TOOLS))
+    comp = _chat(st.endpoint("stub-model"), SamplingParams(tools=TOOLS))
     a, b = comp.tool_calls
     assert a.ok and a.args == {"city": "Oslo"}
     assert not b.ok and b.arguments == '{"city": "Rome",' and "not JSON" in b.error and b.args is None
@@ -160,7 +160,7 @@ def test_two_parallel_calls_and_malformed_arguments_kept_raw(stub):
 
 def test_unstreamed_when_the_engine_cannot_stream_tool_calls(stub):
     st = stub(reply="", tool_calls=[{"name": "get_weather", "arguments": '{"city": "Lima"}'}])
-    ep = Endpoint(st.base_url, "stub-model", engine="llama.cpp", extra={"tool_format": "chatml-function-calling"})
+    ep = st.endpoint("stub-model", engine="llama.cpp", extra={"tool_format": "chatml-function-calling"})
     assert ep.caps.tools == "native" and ep.caps.tool_stream is False
     comp = _chat(ep, SamplingParams(tools=TOOLS))
     assert st.requests[-1]["stream"] is False
@@ -219,7 +219,7 @@ def test_tool_round_trip_is_recorded(stub, tmp_path):
         return f"It is {tool[-1]['content']}." if tool else ""
 
     st = stub(reply=reply, tool_calls=calls)
-    res = run([ToolUser()], [Endpoint(st.base_url, "stub-model")], out_dir=tmp_path)
+    res = run([ToolUser()], [st.endpoint("stub-model")], out_dir=tmp_path)
     (raw,) = list(iter_records(res.run_dir / "records.jsonl"))
     r = Record.from_dict(raw)
     assert [m["role"] for m in r.messages] == ["user", "assistant", "tool", "assistant"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 
 import jsonschema
@@ -11,7 +10,6 @@ import pytest
 
 from assay.client import Client
 from assay.doc.core import NOT_FOUND, ExtractionError, ask, extract, summarize
-from assay.engines import Endpoint
 
 CITIES = ["Lisbon", "Nairobi", "Osaka", "Quito", "Tallinn", "Perth", "Accra", "Bergen"]
 PRODUCTS = ["solar pumps", "bicycle frames", "water filters", "ceramic tiles", "fishing nets", "school desks"]
@@ -100,7 +98,7 @@ def test_extract_retries_once_with_the_validation_error(stub):
         return '```json\n{"name": "X", "founded": 1999, "city": "Y"}\n```'
 
     s = stub(reply=reply)
-    res = run(Endpoint(s.base_url, s.model), lambda c: extract(c, "X in Y since 1999", SCHEMA))
+    res = run(s.endpoint(), lambda c: extract(c, "X in Y since 1999", SCHEMA))
     assert res.data == {"name": "X", "founded": 1999, "city": "Y"} and res.attempts == 2
     assert "founded" in res.errors[0]
     assert s.requests[0]["response_format"]["json_schema"]["schema"] == SCHEMA
@@ -109,14 +107,14 @@ def test_extract_retries_once_with_the_validation_error(stub):
 def test_extract_fails_clearly_after_the_retry(stub):
     s = stub(reply="I cannot do that.")
     with pytest.raises(ExtractionError, match="no schema-valid JSON after 2 attempts"):
-        run(Endpoint(s.base_url, s.model), lambda c: extract(c, "text", SCHEMA))
+        run(s.endpoint(), lambda c: extract(c, "text", SCHEMA))
     assert s.count == 2
 
 
 def test_extract_rejects_an_invalid_schema(stub):
     s = stub()
     with pytest.raises(ExtractionError, match="schema itself is invalid"):
-        run(Endpoint(s.base_url, s.model), lambda c: extract(c, "text", {"type": "objekt"}))
+        run(s.endpoint(), lambda c: extract(c, "text", {"type": "objekt"}))
     assert s.count == 0
 
 

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from assay.cli import app
 from assay.client import Client, SamplingParams
 from assay.common import stable_hash
-from assay.engines import Endpoint
 
 V0 = Path(__file__).parent / "fixtures" / "runs_v0" / "20261202-121957-be70b240"
 
@@ -52,7 +51,7 @@ def test_reasoning_sent_apart_is_kept(stub):
     st = stub()
 
     async def go():
-        async with Client(Endpoint(st.base_url, st.model)) as c:
+        async with Client(st.endpoint()) as c:
             return await c.chat([{"role": "user", "content": "[[reasoning:first 2 plus 2]] [[reply:4]]"}],
                                 SamplingParams(max_tokens=8))
 

@@ -10,7 +10,7 @@ import pytest
 
 from assay.engines import Endpoint
 from assay.engines import identity as ident
-from assay.errors import AssayError, ModelChanged
+from assay.errors import AssayError
 from assay.store import iter_records, read_manifest
 
 
@@ -56,7 +56,7 @@ def test_two_gguf_files_under_one_served_name_never_share_a_run(stub, tmp_path):
     out = tmp_path / "runs"
 
     def ep(path):  # both served as "smollm2-135m" by llama.cpp: only the bytes differ
-        return Endpoint(st.base_url, "smollm2-135m", engine="llama.cpp", extra={"identity": ident.gguf_identity(path)})
+        return st.endpoint("smollm2-135m", engine="llama.cpp", extra={"identity": ident.gguf_identity(path)})
 
     kw = dict(out_dir=out, limit=2, params=SamplingParams(max_tokens=8))
     first = run(["json"], [ep(a)], **kw)
@@ -113,7 +113,7 @@ def test_probe_digest_moves_with_the_answer_not_the_server(stub):
     again = ident.remote_identity(st.base_url, st.model, probe=True)
     assert before == again and before["format"] == "remote"
     assert before["probe_sha256"] is None  # the stub sends no logprobs: no probe, said as None, not a fake digest
-    ep = Endpoint(st.base_url, st.model, extra={"identity": before})
+    ep = st.endpoint(extra={"identity": before})
     assert ep.model_changed() is None
     st.props = {"model_path": "/other.gguf"}
     assert "server facts" in ep.model_changed()

@@ -178,11 +178,10 @@ def test_constrained_request_reaches_the_server_in_its_dialect(stub, engine, exp
     import asyncio
 
     from assay.client import Client, SamplingParams
-    from assay.engines import Endpoint
 
     server = stub(reply=json.dumps(TASKS[0]["expected"]))
     sample = SAMPLES[1]
-    ep = Endpoint(base_url=server.base_url, model="stub-model", engine=engine)
+    ep = server.endpoint(model="stub-model", engine=engine)
 
     async def go():
         async with Client(ep) as c:

@@ -12,7 +12,6 @@ import re
 import pytest
 
 from assay.client import Client
-from assay.engines import Endpoint
 from assay.evals.base import Sample, Score
 from assay.evals.runner import run
 from assay.judge.parse import parse_choice, parse_rating
@@ -236,7 +235,7 @@ def _answer(req):
 
 def _two_runs(stub, tmp_path, n=8):
     srv = stub(model="answerer", reply=_answer)
-    ep = Endpoint(srv.base_url, "answerer")
+    ep = srv.endpoint("answerer")
     a = run([Say("short", n)], [ep], out_dir=tmp_path / "runs", fsync=False)
     b = run([Say("long", n)], [ep], out_dir=tmp_path / "runs", fsync=False, fresh=True)
     assert a.run_dir != b.run_dir
@@ -262,7 +261,7 @@ def test_rubric_pass_resume_unparsed_and_rescore(stub, tmp_path):
     t = load_template("naturalness")
 
     async def go():
-        async with Client([Endpoint(judge.base_url, "judge-model")]) as c:
+        async with Client([judge.endpoint("judge-model")]) as c:
             return await judge_rubric(run_a, t, c)
 
     res = asyncio.run(go())
@@ -303,7 +302,7 @@ def test_judge_errors_are_stored_and_retried(stub, tmp_path):
     t = load_template("helpfulness")
 
     async def go():
-        async with Client([Endpoint(judge.base_url, "j")], max_retries=0) as c:
+        async with Client([judge.endpoint("j")], max_retries=0) as c:
             return await judge_rubric(run_a, t, c)
 
     res = asyncio.run(go())
@@ -322,7 +321,7 @@ def test_pairwise_first_position_judge_is_all_ties(stub, tmp_path):
     judge = stub(reply="Both fine. [[A]]", model="j")
 
     async def go():
-        async with Client([Endpoint(judge.base_url, "j")]) as c:
+        async with Client([judge.endpoint("j")]) as c:
             return await judge_pairwise(run_a, run_b, load_template("pairwise"), c)
 
     res = asyncio.run(go())
@@ -351,7 +350,7 @@ def test_pairwise_consistent_judge_gives_a_verdict(stub, tmp_path):
     judge = stub(reply=longer, model="j")
 
     async def go():
-        async with Client([Endpoint(judge.base_url, "j")]) as c:
+        async with Client([judge.endpoint("j")]) as c:
             return await judge_pairwise(run_a, run_b, load_template("pairwise"), c)
 
     s = pairwise_summary(asyncio.run(go()).records, ("short", "long"))
@@ -371,7 +370,7 @@ def test_pairwise_one_order_unparsed_leaves_the_sample_out(stub, tmp_path):
     judge = stub(reply=judge_reply, model="j")
 
     async def go():
-        async with Client([Endpoint(judge.base_url, "j")]) as c:
+        async with Client([judge.endpoint("j")]) as c:
             return await judge_pairwise(run_a, run_b, load_template("pairwise"), c)
 
     s = pairwise_summary(asyncio.run(go()).records)

@@ -8,7 +8,6 @@ import json
 import pytest
 
 from assay.evals import zebra
-from assay.evals.base import Sample
 from assay.evals.suites import get_suite
 from assay.evals.suites.logic import score_grid
 from assay.errors import AssayError

@@ -9,7 +9,6 @@ import re
 
 import pytest
 
-from assay.engines import Endpoint
 from assay.errors import AssayError
 from assay.evals.base import Record
 from assay.evals.runner import rescore, run
@@ -81,7 +80,7 @@ class FixedMath(MathToolSuite):
 
 def test_real_round_trip_through_the_sandbox(stub, tmp_path):
     st = stub(reply=_answers)
-    res = run([FixedMath()], [Endpoint(st.base_url, "stub-model")], out_dir=tmp_path)
+    res = run([FixedMath()], [st.endpoint("stub-model")], out_dir=tmp_path)
     (raw,) = list(iter_records(res.run_dir / "records.jsonl"))
     r = Record.from_dict(raw)
     assert len(r.turns) == 2 and [m["role"] for m in r.messages] == ["user", "assistant", "user", "assistant"]
@@ -98,7 +97,7 @@ def test_real_round_trip_through_the_sandbox(stub, tmp_path):
 def test_failures_are_fed_back_and_rounds_are_capped(stub, tmp_path):
     st = stub(reply="Again.\n```python\n1/0\n```")  # never answers: always more code
     suite = FixedMath(max_rounds=2)
-    res = run([suite], [Endpoint(st.base_url, "stub-model")], out_dir=tmp_path)
+    res = run([suite], [st.endpoint("stub-model")], out_dir=tmp_path)
     (raw,) = list(iter_records(res.run_dir / "records.jsonl"))
     r = Record.from_dict(raw)
     assert len(r.turns) == 3  # two tool runs, then the last reply is the answer whatever it holds
@@ -123,7 +122,7 @@ def test_native_tool_calls_run_in_the_sandbox(stub, tmp_path):
 
     st = stub(reply=reply, tool_calls=calls)
     suite = FixedMath(tool_mode="native")
-    res = run([suite], [Endpoint(st.base_url, "stub-model")], out_dir=tmp_path)
+    res = run([suite], [st.endpoint("stub-model")], out_dir=tmp_path)
     r = Record.from_dict(next(iter(iter_records(res.run_dir / "records.jsonl"))))
     assert st.requests[0]["tools"][0]["function"]["name"] == "python"
     ok, bad = r.turns[0].tool_results
@@ -144,8 +143,8 @@ def test_with_and_without_the_tool_pair_in_compare(stub, tmp_path):
         def samples(self, seed, limit):
             return FixedMath().samples(seed, limit)
 
-    a = run([Plain()], [Endpoint(plain_stub.base_url, "stub-model")], out_dir=tmp_path)
-    b = run([FixedMath()], [Endpoint(st.base_url, "stub-model")], out_dir=tmp_path)
+    a = run([Plain()], [plain_stub.endpoint("stub-model")], out_dir=tmp_path)
+    b = run([FixedMath()], [st.endpoint("stub-model")], out_dir=tmp_path)
     runs = [load_eval_run(a.run_dir), load_eval_run(b.run_dir)]
     cmp = compare_runs(runs)
     (pair,) = [p for p in cmp.pairs if p.suite == "math"]

@@ -78,7 +78,7 @@ class NoUsage(StubServer):
 # ---- the server's usage wins; the tokenize route when nothing better ----------------------------------------------
 def test_a_server_that_sends_usage_keeps_its_figure(stub):
     s = stub(reply="one two three")
-    done = run(_chat(Client(Endpoint(s.base_url, s.model)), CASES["system"]))
+    done = run(_chat(Client(s.endpoint()), CASES["system"]))
     words = sum(len(m["content"].split()) for m in CASES["system"])
     assert done.prompt_tokens == words and done.prompt_tokens_source == "usage"
     assert done.usage_source == "server"
@@ -87,7 +87,7 @@ def test_a_server_that_sends_usage_keeps_its_figure(stub):
 def test_a_non_streamed_reply_keeps_the_servers_usage_too(stub):
     # a request with tools on an engine that cannot stream them goes out unstreamed
     s = stub(reply="fine")
-    e = Endpoint(s.base_url, s.model, caps=Capabilities(tool_stream=False))
+    e = s.endpoint(caps=Capabilities(tool_stream=False))
     done = run(_chat(Client(e), CASES["user"], SamplingParams(tools=TOOLS)))
     assert done.prompt_tokens == 8 and done.prompt_tokens_source == "usage" and done.ttft_s is None
 
@@ -95,7 +95,7 @@ def test_a_non_streamed_reply_keeps_the_servers_usage_too(stub):
 def test_without_usage_the_tokenize_route_counts_the_messages():
     s = NoUsage(reply="one two", chat_tokenize=True).start()
     try:
-        e = Endpoint(s.base_url, s.model, caps=Capabilities(tokenize_routes=("/tokenize", "/extras/tokenize")))
+        e = s.endpoint(caps=Capabilities(tokenize_routes=("/tokenize", "/extras/tokenize")))
         params = SamplingParams(tools=TOOLS, chat_template_kwargs={"enable_thinking": False})
         done = run(_chat(Client(e), CASES["multi-turn"], params))
     finally:
@@ -113,7 +113,7 @@ def test_a_text_only_tokenize_route_is_asked_once_and_the_count_stays_unknown():
     s = NoUsage(reply="one two").start()
     try:
         async def go():
-            async with Client(Endpoint(s.base_url, s.model)) as c:
+            async with Client(s.endpoint()) as c:
                 return [await c.chat(CASES["user"]) for _ in range(3)]
 
         done = run(go())
@@ -127,7 +127,7 @@ def test_a_text_only_tokenize_route_is_asked_once_and_the_count_stays_unknown():
 def test_count_without_usage_off_counts_nothing():
     s = NoUsage(reply="one two", chat_tokenize=True).start()
     try:
-        e = Endpoint(s.base_url, s.model, caps=Capabilities(tokenize_routes=("/tokenize",)))
+        e = s.endpoint(caps=Capabilities(tokenize_routes=("/tokenize",)))
         done = run(_chat(Client(e, count_without_usage=False), CASES["user"]))
     finally:
         s.stop()
@@ -269,7 +269,7 @@ def test_a_gguf_endpoint_counts_in_process_and_never_asks_the_server():
 
     s = NoUsage(reply="one two", chat_tokenize=True).start()
     try:
-        e = Endpoint(s.base_url, s.model, engine="llama.cpp", extra={"gguf": gguf()})
+        e = s.endpoint(engine="llama.cpp", extra={"gguf": gguf()})
         long = [{"role": "user", "content": "lorem ipsum dolor " * 2000}]  # past the inline limit: a thread
 
         async def go():

@@ -120,7 +120,7 @@ def body_key(req: dict) -> str:
 def test_recheck_after_runner_counts_identical_and_flips_exactly(stub, tmp_path):
     rep = Replies()
     st = stub(reply=rep, first_delay_s=DELAY_S)
-    eps = [Endpoint(st.base_url, st.model)]
+    eps = [st.endpoint()]
     suites = {"flip": Flip(bad=(9,)), "chat2": Chat2()}
     res = run(list(suites.values()), eps, out_dir=tmp_path, params=SamplingParams(max_tokens=16), seed=3,
               concurrency=4, system_prompt="Be brief.")
@@ -183,7 +183,7 @@ def test_recheck_after_runner_counts_identical_and_flips_exactly(stub, tmp_path)
 def test_recheck_choice_is_seeded_and_new_each_time(stub, tmp_path):
     rep = Replies()
     st = stub(reply=rep)
-    eps = [Endpoint(st.base_url, st.model)]
+    eps = [st.endpoint()]
     suites = {"flip": Flip(n=10)}
     res = run(list(suites.values()), eps, out_dir=tmp_path, params=SamplingParams(max_tokens=16), seed=7,
               concurrency=3)
@@ -213,7 +213,7 @@ def test_recheck_choice_is_seeded_and_new_each_time(stub, tmp_path):
 
 def test_recheck_rebuilds_registered_suites_and_skips_a_changed_request(stub, tmp_path):
     st = stub()  # one fixed reply: every re-ask is identical
-    eps = [Endpoint(st.base_url, st.model)]
+    eps = [st.endpoint()]
     res = run(["json"], eps, out_dir=tmp_path, params=SamplingParams(max_tokens=16), limit=3, concurrency=2)
     store = RunStore(res.run_dir)
     edited = sorted(r.sample_id for r in store.records())[0]
@@ -236,7 +236,7 @@ def test_recheck_rebuilds_registered_suites_and_skips_a_changed_request(stub, tm
 
 def test_recheck_errors_are_counted_not_scored(stub, tmp_path):
     st = stub(reply=Replies())
-    eps = [Endpoint(st.base_url, st.model)]
+    eps = [st.endpoint()]
     suites = {"flip": Flip(n=4)}
     res = run(list(suites.values()), eps, out_dir=tmp_path, params=SamplingParams(max_tokens=16), concurrency=2)
     st.status = 400  # every re-ask fails (4xx: not retried)
@@ -249,14 +249,14 @@ def test_recheck_errors_are_counted_not_scored(stub, tmp_path):
 
 def test_recheck_refuses_bad_input_and_keeps_an_interrupted_recheck(stub, tmp_path):
     st = stub(reply=Replies())
-    eps = [Endpoint(st.base_url, st.model)]
+    eps = [st.endpoint()]
     suites = {"flip": Flip(n=4)}
     res = run(list(suites.values()), eps, out_dir=tmp_path, params=SamplingParams(max_tokens=16), concurrency=2)
     for k in (0, -1):
         with pytest.raises(AssayError, match=r"--recheck .*1 or more"):
             recheck(res.run_dir, eps, k=k, suites=suites)
     with pytest.raises(AssayError, match="serves 'other' .* same model"):
-        recheck(res.run_dir, [Endpoint(st.base_url, "other")], k=2, suites=suites)
+        recheck(res.run_dir, [st.endpoint("other")], k=2, suites=suites)
     with pytest.raises(AssayError, match="no answer to ask again.*conversational suites are not rechecked: chat2"):
         r2 = run([Chat2()], eps, out_dir=tmp_path / "conv", concurrency=1)
         recheck(r2.run_dir, eps, k=2, suites={"chat2": Chat2()})

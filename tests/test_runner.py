@@ -74,7 +74,7 @@ class SlowEcho(Echo):
 
 
 def ep(stub) -> Endpoint:
-    return Endpoint(stub.base_url, stub.model)
+    return stub.endpoint()
 
 
 def records(run_dir: Path) -> list[dict]:

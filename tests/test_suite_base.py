@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from assay.engines import Endpoint
 from assay.errors import AssayError
 from assay.evals.base import Sample, Score, Suite
 from assay.evals.suites import _plugins, get_suite
@@ -126,7 +125,7 @@ def test_plugin_suite_runs_resumes_rescores_and_reports(sums_plugin, stub, tmp_p
         return f"It is {answers[q]}." if len(calls) <= 3 else "No idea"
 
     st = stub(reply=counted)
-    eps = [Endpoint(st.base_url, st.model)]
+    eps = [st.endpoint()]
     out = tmp_path / "runs"
     r1 = run(["sums"], eps, out_dir=out, suite_options={"sums": {"n": 6}}, concurrency=1)
     s1 = r1.summary["suites"]["sums"]
@@ -160,7 +159,7 @@ def test_suite_object_from_outside_can_be_rescored(stub, tmp_path):
     from assay.evals.runner import rescore, run
 
     st = stub()
-    res = run([Shout()], [Endpoint(st.base_url, st.model)], out_dir=tmp_path, concurrency=2)
+    res = run([Shout()], [st.endpoint()], out_dir=tmp_path, concurrency=2)
     assert res.manifest.suite_refs == {"shout": "test_suite_base:Shout"}
     again = rescore(res.run_dir)  # no suites passed: rebuilt from the class the manifest names
     assert again["summary"]["suites"]["shout"]["value"] == pytest.approx(0.75) and again["changed"] == 0

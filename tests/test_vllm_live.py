@@ -175,7 +175,6 @@ def test_tokenize_matches_the_usage_the_server_reports(ep):
 
 
 def test_bench_cross_checks_against_vllm_metrics_and_samples_engine_rss(ep, tmp_path):
-    import asyncio
 
     from rich.console import Console
 

@@ -1,8 +1,15 @@
-"""The run store: ``runs/<run-id>/`` for eval **and** bench runs, typed, crash-safe, versioned.
+"""The run store: ``runs/<run-id>/`` for eval **and** bench runs and judge passes, typed, crash-safe, versioned.
 
 A run folder holds ``manifest.json`` (an ``EvalManifest`` or ``BenchManifest``, with ``format_version``), one
-append-only JSONL of records (``records.jsonl`` for evals: ``assay.evals.base.Record``; ``requests.jsonl`` for
-benchmarks: ``assay.bench.run.RequestRecord``) and ``summary.json``. Everything reads and writes through this module.
+append-only JSONL of records (``records.jsonl`` for evals; ``requests.jsonl`` for benchmarks) and ``summary.json``;
+an eval run may also hold judge passes (``judge.json``, an index with its own ``format_version``, and
+``judgements.jsonl``) and rechecks (``recheck.json`` + ``recheck.jsonl``). Every file name lives here, and everything
+reads and writes through this module: ``open(path)`` returns the typed run (``EvalRun``, ``BenchRun`` or, for a
+folder of judge passes only, ``JudgePass``) with every file's migrations applied.
+
+Record types register by kind (``register_record("eval", Record)`` in ``assay.evals.base``, ``"bench"`` in
+``assay.bench.run``, ``"judge"`` in ``assay.judge.run``, ``"recheck"`` in ``assay.evals.recheck``), so this module
+imports nothing from assay but ``common`` and ``errors`` and never knows what a suite is.
 
 Crash-safety rules, in one place:
 
@@ -11,39 +18,55 @@ Crash-safety rules, in one place:
   ``RunStore.open`` cuts that torn tail off before appending again, and ``iter_records`` skips it when reading.
 - ``manifest.json``, ``summary.json`` and any rewrite of the records (retrying errors, rescoring) are replaced
   atomically (``assay.common.atomic_file``: temp file, fsync, rename).
+- Appending goes through one writer task (``GroupCommit``): every record that is ready is written with one write and
+  one fsync in a worker thread, off the event loop, and handed on (counted, shown) only once durable. The eval runner
+  and the judge pass both use it; a resume drops error records first (``RunStore.retry_errors``) so they run again.
 - Only one process may write a run at a time (``flock`` on ``.lock``; the kernel drops it when a process dies).
 - An eval run is found again by its fingerprint hash: the same command resumes the same run.
 
-Formats: ``format_version`` 1 is this layout. Folders written before it existed (no ``format_version``: "0") load
-through ``migrate``: bench manifests gain ``status``/``format_version``, eval manifests their defaults; records of
-both versions have the same fields. A folder from a *newer* assay is refused with a one-line error.
+Formats: each versioned file has its own ``format_version`` chain, applied by ``migrate(raw, file)``
+(``FORMATS``). ``manifest.json`` 1 is this layout; folders written before it existed (no ``format_version``: "0")
+load through it: bench manifests gain ``status``, eval manifests their defaults; records of both versions have the
+same fields. ``judge.json`` and ``recheck.json`` are at 1; one without ``format_version`` (0) gains its empty
+tables. A file from a *newer* assay is refused with a one-line error.
 
 Example:
-    from assay.store import RunStore
-    store = RunStore("runs/20250101-120000-ab12cd34")
-    print(store.manifest.status, sum(1 for r in store.records()))
+    from assay import store
+    run = store.open("runs/20250101-120000-ab12cd34")
+    print(run.kind, run.manifest.status, sum(1 for r in run.records()), list(run.judge["passes"]))
 """
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import datetime as _dt
 import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Iterator, Literal, TypeVar
+from typing import Any, Awaitable, Callable, ClassVar, Hashable, Iterable, Iterator, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from assay.common import atomic_file, dumps, write_json_atomic
-from assay.errors import RunMismatch
+from assay.errors import AssayError, RunMismatch
 
 MANIFEST = "manifest.json"
-RECORDS = "records.jsonl"
-REQUESTS = "requests.jsonl"
+RECORDS = "records.jsonl"  # an eval run's records
+REQUESTS = "requests.jsonl"  # a bench run's records
 SUMMARY = "summary.json"
+JUDGE_INDEX = "judge.json"  # the judge passes of a folder (an eval run's, or a folder of passes only)
+JUDGEMENTS = "judgements.jsonl"  # their records
+RECHECK_INDEX = "recheck.json"  # the rechecks of an eval run
+RECHECK = "recheck.jsonl"  # their records
 LOCK = ".lock"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # manifest.json
+JUDGE_FORMAT_VERSION = 1  # judge.json
+RECHECK_FORMAT_VERSION = 1  # recheck.json
+
+# which records file a kind of record lives in
+RECORD_FILES = {"eval": RECORDS, "bench": REQUESTS, "judge": JUDGEMENTS, "recheck": RECHECK}
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -117,17 +140,46 @@ class BenchManifest(Manifest):
 _KINDS: dict[str, type[Manifest]] = {"eval": EvalManifest, "bench": BenchManifest}
 
 
-def migrate(raw: dict) -> dict:
-    """A manifest dict of any known format version, brought to ``FORMAT_VERSION``."""
+# ---- format versions: one chain per versioned file -------------------------------------------------------------------
+def _manifest_v0(raw: dict) -> dict:
+    if raw.get("kind") == "bench":
+        raw.setdefault("status", "finished")  # v0 bench folders were written only when the run had finished
+    return raw
+
+
+def _judge_v0(raw: dict) -> dict:
+    raw["passes"] = dict(raw.get("passes") or {})
+    return raw
+
+
+def _recheck_v0(raw: dict) -> dict:
+    raw["rechecks"] = dict(raw.get("rechecks") or {})
+    raw.setdefault("latest", None)
+    return raw
+
+
+# file -> (its current format_version, {version: the step that brings a dict of that version to the next})
+FORMATS: dict[str, tuple[int, dict[int, Callable[[dict], dict]]]] = {
+    MANIFEST: (FORMAT_VERSION, {0: _manifest_v0}),
+    JUDGE_INDEX: (JUDGE_FORMAT_VERSION, {0: _judge_v0}),
+    RECHECK_INDEX: (RECHECK_FORMAT_VERSION, {0: _recheck_v0}),
+}
+
+
+def migrate(raw: dict, file: str = MANIFEST) -> dict:
+    """A dict read from ``file`` (``manifest.json`` by default, ``judge.json``, ``recheck.json``), of any known
+    format version, brought to that file's current one step by step. A newer version is refused in one line."""
+    current, steps = FORMATS[file]
     v = int(raw.get("format_version", 0))
-    if v > FORMAT_VERSION:
-        raise RunMismatch(f"run {raw.get('run_id')!r} was written by a newer assay (format {v}; this one reads up to "
-                          f"{FORMAT_VERSION}): upgrade assay (pip install -U assay)")
+    if v > current:
+        what = f"run {raw.get('run_id')!r}" if file == MANIFEST else f"its {file}"
+        raise RunMismatch(f"{what} was written by a newer assay (format {v}; this one reads up to {current}): "
+                          "upgrade assay (pip install -U assay)")
     out = dict(raw)
-    if v == 0:
-        if out.get("kind") == "bench":
-            out.setdefault("status", "finished")  # v0 bench folders were written only when the run had finished
-    out["format_version"] = FORMAT_VERSION
+    while v < current:
+        out = steps[v](out)
+        v += 1
+    out["format_version"] = current
     return out
 
 
@@ -142,15 +194,60 @@ def parse_manifest(raw: dict, where: str = "manifest") -> Manifest:
         raise RunMismatch(f"{where}: field {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
+def _read_json(p: Path) -> Any:
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise RunMismatch(f"{p} is not valid JSON ({e})") from None
+
+
 def read_manifest(run_dir: Path | str) -> Manifest:
     p = Path(run_dir) / MANIFEST
     try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
+        raw = _read_json(p)
     except FileNotFoundError:
         raise RunMismatch(f"{run_dir} is not a run folder (no {MANIFEST})") from None
-    except json.JSONDecodeError as e:
-        raise RunMismatch(f"{p} is not valid JSON ({e})") from None
     return parse_manifest(raw, str(p))
+
+
+def read_summary(run_dir: Path | str) -> dict | None:
+    """``summary.json`` of a run folder, or None when there is none yet."""
+    p = Path(run_dir) / SUMMARY
+    return _read_json(p) if p.is_file() else None
+
+
+def read_index(run_dir: Path | str, file: str) -> dict:
+    """A run folder's index of passes (``judge.json``, ``recheck.json``), migrated to its current format; an empty
+    one of the current format when the folder has none."""
+    p = Path(run_dir) / file
+    raw = _read_json(p) if p.is_file() else {}
+    if not isinstance(raw, dict):
+        raise RunMismatch(f"{p}: not a JSON object")
+    return migrate(raw, file)
+
+
+def write_index(run_dir: Path | str, file: str, index: dict) -> None:
+    """Replace an index file atomically, stamped with its current format version."""
+    write_json_atomic(Path(run_dir) / file, {**index, "format_version": FORMATS[file][0]})
+
+
+# ---- record kinds ----------------------------------------------------------------------------------------------------
+_RECORD_TYPES: dict[str, type[BaseModel]] = {}
+
+
+def register_record(kind: str, model: type[M]) -> type[M]:
+    """Say which pydantic model the records of ``kind`` (``eval``, ``bench``, ``judge``, ``recheck``) are read as.
+    Each record type registers itself from its own module, so the store imports none of them."""
+    _RECORD_TYPES[kind] = model
+    return model
+
+
+def record_type(kind: str) -> type[BaseModel]:
+    try:
+        return _RECORD_TYPES[kind]
+    except KeyError:
+        raise RunMismatch(f"no record type is registered for {kind!r} records: import the module that defines it "
+                          "(it calls assay.store.register_record)") from None
 
 
 # ---- records ---------------------------------------------------------------------------------------------------------
@@ -168,7 +265,7 @@ def iter_records(path: Path | str, model: type[M] | None = None) -> Iterator[Any
             raise RunMismatch(f"{path}:{lineno}: corrupt record ({str(e).splitlines()[0]}); the file was edited by "
                               "hand?") from None
 
-    with open(path, "rb") as f:
+    with builtins.open(path, "rb") as f:
         pending: bytes | None = None
         lineno = 0
         for line in f:
@@ -190,7 +287,7 @@ def trim_torn_tail(path: Path | str) -> int:
     path = Path(path)
     if not path.exists():
         return 0
-    with open(path, "rb+") as f:
+    with builtins.open(path, "rb+") as f:
         f.seek(0, os.SEEK_END)
         size = f.tell()
         if size == 0:
@@ -218,7 +315,7 @@ class RecordWriter:
     def __init__(self, path: Path | str, *, fsync: bool = True):
         self.path = Path(path)
         self.fsync = fsync
-        self.f = open(self.path, "ab", buffering=0)
+        self.f = builtins.open(self.path, "ab", buffering=0)
 
     def append(self, records: Any) -> None:
         """One record (model or dict), a list of them, or preformatted text lines."""
@@ -237,6 +334,68 @@ class RecordWriter:
     def close(self) -> None:
         if not self.f.closed:
             self.f.close()
+
+
+class GroupCommit:
+    """One durable writer task for many producers (the eval runner's workers, the judge pass's calls).
+
+    ``await put(record)`` hands a record over; the writer task takes every record that is ready, appends them with
+    one write and one fsync in a worker thread (off the event loop), and only then calls ``on_batch(batch)``: what
+    is counted or shown is on disk. ``run(main)`` awaits the producers (``main``, a future) with the writer beside
+    them; when it returns every handed-over record is written, and when anything fails the records already handed
+    over are still written before the exception goes on. A failing writer (disk full) stops the producers.
+
+    Example:
+        gc = GroupCommit(RunStore(d).writer(), on_batch=lambda batch: print(len(batch)))
+        await gc.run(asyncio.gather(*(work(gc.put) for _ in range(8))))
+    """
+
+    _STOP = object()
+
+    def __init__(self, writer: RecordWriter, on_batch: Callable[[list], Awaitable[None] | None] | None = None, *,
+                 maxsize: int = 0):
+        self.writer, self.on_batch = writer, on_batch
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=maxsize)
+
+    async def put(self, record: Any) -> None:
+        await self.queue.put(record)
+
+    async def _loop(self) -> None:
+        stop = False
+        while not stop:
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            cut = next((i for i, r in enumerate(batch) if r is self._STOP), None)
+            if cut is not None:
+                stop, batch = True, batch[:cut]
+            if batch:
+                await asyncio.to_thread(self.writer.append, batch)
+            if self.on_batch is not None:
+                res = self.on_batch(batch)
+                if asyncio.iscoroutine(res):
+                    await res
+
+    async def run(self, main: Awaitable) -> None:
+        main = asyncio.ensure_future(main)
+        wtask = asyncio.create_task(self._loop())
+        try:
+            # The writer only ends early by failing (disk full ...): then stop the producers instead of blocking them.
+            await asyncio.wait({main, wtask}, return_when=asyncio.FIRST_COMPLETED)
+            if wtask.done():
+                wtask.result()
+                raise AssayError("record writer stopped unexpectedly")
+            await main
+            await self.queue.put(self._STOP)
+            await wtask
+        finally:
+            if not main.done():
+                main.cancel()
+            await asyncio.gather(main, return_exceptions=True)
+            if not wtask.done():
+                await self.queue.put(self._STOP)
+                await asyncio.gather(wtask, return_exceptions=True)
+            self.writer.close()
 
 
 def write_records(path: Path | str, records: Iterable[Any]) -> int:
@@ -391,15 +550,18 @@ class RunLock:
 
 
 class RunStore:
-    """One run folder: its manifest, its records file (typed by ``record``) and its summary."""
+    """One run folder's writer side: its manifest, one records file (typed by ``record``) and its summary.
+
+    ``RunStore(d)`` picks the records file and type from the manifest's kind (the registered record type);
+    ``RunStore(d, JudgeRecord, JUDGEMENTS)`` is any other records file of the folder."""
 
     def __init__(self, run_dir: Path | str, record: type[M] | None = None, records_name: str | None = None):
         self.dir = Path(run_dir)
         self._manifest: Manifest | None = None
         if record is None or records_name is None:
             kind = self.manifest.kind if (self.dir / MANIFEST).is_file() else "eval"
-            record = record or _default_record(kind)
-            records_name = records_name or (REQUESTS if kind == "bench" else RECORDS)
+            record = record or record_type(kind)
+            records_name = records_name or RECORD_FILES[kind]
         self.record = record
         self.records_path = self.dir / records_name
 
@@ -432,12 +594,22 @@ class RunStore:
     def rewrite(self, keep: Callable[[Any], Any]) -> tuple[int, int]:
         return rewrite_records(self.records_path, keep, self.record)
 
+    def retry_errors(self, mine: Callable[[Any], bool] | None = None) -> tuple[int, int]:
+        """Resume: drop the error records (of those ``mine`` picks, default all) so they are asked again, and cut a
+        torn tail. The eval runner and the judge pass resume through this. Returns (kept, dropped)."""
+        if not self.records_path.exists():
+            return 0, 0
+        return self.rewrite(lambda r: None if (r.status == "error" and (mine is None or mine(r))) else r)
+
+    def done(self, key: Callable[[Any], Hashable]) -> set:
+        """The keys of the records stored (after ``retry_errors``: the ones that need no call again)."""
+        return {key(r) for r in self.records()}
+
     async def rewrite_async(self, redo: Callable[[list], Awaitable[list]], batch: int = 256) -> int:
         return await rewrite_records_async(self.records_path, redo, model=self.record, batch=batch)
 
     def summary(self) -> dict | None:
-        p = self.dir / SUMMARY
-        return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else None
+        return read_summary(self.dir)
 
     def write_summary(self, summary: dict) -> None:
         write_json_atomic(self.dir / SUMMARY, summary)
@@ -446,11 +618,101 @@ class RunStore:
         return RunLock(self.dir)
 
 
-def _default_record(kind: str):
-    if kind == "bench":
-        from assay.bench.run import RequestRecord
+# ---- reading a run: open(path) ---------------------------------------------------------------------------------------
+class Run:
+    """A folder opened for reading, every file migrated: ``manifest`` (typed; None for a folder of judge passes
+    only), ``records()`` (the registered record type of ``kind``), ``summary``, ``judge`` (the ``judge.json`` index)
+    and ``judgements()``, ``recheck`` (the ``recheck.json`` index) and ``rechecks()``. ``store()`` is the writer side
+    of the same folder."""
 
-        return RequestRecord
-    from assay.evals.base import Record
+    kind: ClassVar[str] = ""
 
-    return Record
+    def __init__(self, run_dir: Path | str, manifest: Manifest | None = None):
+        self.dir = Path(run_dir)
+        self.manifest = manifest
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.dir)!r})"
+
+    @property
+    def run_id(self) -> str:
+        return (self.manifest.run_id if self.manifest is not None else "") or self.dir.name
+
+    @property
+    def records_path(self) -> Path:
+        return self.dir / RECORD_FILES[self.kind]
+
+    def records(self, *, raw: bool = False) -> Iterator[Any]:
+        """Stream the records (a torn last line is skipped): typed, or dicts with ``raw``."""
+        return _iter_kind(self.records_path, self.kind, raw)
+
+    def store(self) -> RunStore:
+        return RunStore(self.dir, record_type(self.kind), RECORD_FILES[self.kind])
+
+    @property
+    def summary(self) -> dict | None:
+        return read_summary(self.dir)
+
+    @property
+    def judge(self) -> dict:
+        """``judge.json``, migrated: ``{"format_version", "passes": {pass_id: {fingerprint..., n_jobs, ...}}}``."""
+        return read_index(self.dir, JUDGE_INDEX)
+
+    def judgements(self, pass_id: str | None = None, *, raw: bool = False) -> Iterator[Any]:
+        recs = _iter_kind(self.dir / JUDGEMENTS, "judge", raw)
+        return (r for r in recs if pass_id is None or (r["pass_id"] if raw else r.pass_id) == pass_id)
+
+    @property
+    def recheck(self) -> dict:
+        """``recheck.json``, migrated: ``{"format_version", "latest", "rechecks": {recheck_id: entry}}``."""
+        return read_index(self.dir, RECHECK_INDEX)
+
+    def rechecks(self, recheck_id: str | None = None) -> Iterator[Any]:
+        recs = _iter_kind(self.dir / RECHECK, "recheck", False)
+        return (r for r in recs if recheck_id is None or r.recheck_id == recheck_id)
+
+
+def _iter_kind(path: Path, kind: str, raw: bool) -> Iterator[Any]:
+    if raw or not path.exists():  # no file, no records: no record type is needed to read none
+        yield from iter_records(path)
+    else:
+        yield from iter_records(path, record_type(kind))
+
+
+class EvalRun(Run):
+    """An eval run: ``EvalManifest``, ``records.jsonl`` (``assay.evals.base.Record``), ``summary.json``."""
+
+    kind = "eval"
+    manifest: EvalManifest
+
+
+class BenchRun(Run):
+    """A bench run: ``BenchManifest``, ``requests.jsonl`` (``assay.bench.run.RequestRecord``), ``summary.json``."""
+
+    kind = "bench"
+    manifest: BenchManifest
+
+
+class JudgePass(Run):
+    """A folder of judge passes and nothing else (``assay arena agree``): ``judge.json`` + ``judgements.jsonl``, no
+    manifest; ``records()`` are its judgements."""
+
+    kind = "judge"
+
+
+_RUNS: dict[str, type[Run]] = {"eval": EvalRun, "bench": BenchRun}
+
+
+def open(run_dir: Path | str, out_dir: Path | str | None = None) -> Run:  # noqa: A001 - store.open(path)
+    """The run at ``run_dir`` (a folder; or a run id or ``latest`` under ``out_dir``), typed by its kind, its manifest
+    migrated: ``EvalRun``, ``BenchRun``, or ``JudgePass`` for a folder holding judge passes only. Raises
+    ``RunMismatch`` (one line) for anything else."""
+    p = Path(run_dir)
+    if not (p / MANIFEST).is_file():
+        if p.is_dir() and ((p / JUDGE_INDEX).is_file() or (p / JUDGEMENTS).is_file()):
+            return JudgePass(p)
+        if out_dir is None:
+            read_manifest(p)  # raises: not a run folder
+        p = resolve_run(run_dir, out_dir)
+    man = read_manifest(p)
+    return _RUNS[man.kind](p, man)

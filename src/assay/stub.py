@@ -64,6 +64,12 @@ class StubServer:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
+    def endpoint(self, model: str | None = None, **kw):
+        """An ``engines.Endpoint`` for this server (``kw``: engine, extra, caps, ...): the one way tests get one."""
+        from assay.engines import Endpoint
+
+        return Endpoint(self.base_url, model or self.model, **kw)
+
     def start(self) -> "StubServer":
         self._thread = threading.Thread(target=self._run, daemon=True, name="assay-stub")
         self._thread.start()

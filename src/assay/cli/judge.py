@@ -75,7 +75,9 @@ def register(app: typer.Typer) -> None:
                              concurrency=concurrency, max_tokens=max_tokens, progress=judge_progress(con),
                              show=judge_show(con))
         print_warnings(con, out["warnings"])
-        print(f"judgements: {a / 'judgements.jsonl'}")
+        from assay.store import JUDGEMENTS
+
+        print(f"judgements: {a / JUDGEMENTS}")
         print(json.dumps(out, default=str))
 
     arena = typer.Typer(help="The blind arena of `assay chat --arena`: ratings from people's votes.",

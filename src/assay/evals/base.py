@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from assay.client import ToolCall  # noqa: F401 - re-exported: a Turn's tool calls
 from assay.common import stable_hash  # noqa: F401 - re-exported: suites hash their data with it
 from assay.errors import AssayError
+from assay.store import register_record
 
 if TYPE_CHECKING:  # pragma: no cover
     from assay.client import Client
@@ -164,6 +165,9 @@ class Record(BaseModel):
     @classmethod
     def from_dict(cls, d: dict) -> "Record":
         return cls.model_validate(d)
+
+
+register_record("eval", Record)  # what assay.store reads an eval run's records.jsonl as
 
 
 def as_records(records: Iterable[Record | dict]) -> list[Record]:

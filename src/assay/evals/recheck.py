@@ -46,14 +46,14 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from assay.client import Client, SamplingParams
-from assay.common import dumps, write_json_atomic
+from assay.common import dumps
 from assay.errors import AssayError, RequestError
 from assay import stats
 from assay.evals.base import Record, Suite, as_suite, conversational, status_for
-from assay.store import RECORDS, EvalManifest, RecordWriter, RunStore, iso_now, iter_records, trim_torn_tail
+from assay import store as _store
+from assay.store import (RECHECK, RECHECK_INDEX, RECORDS, EvalManifest, RecordWriter, RunStore, iso_now,
+                         register_record, trim_torn_tail)
 
-RECHECK = "recheck.jsonl"
-RECHECK_INDEX = "recheck.json"
 ELIGIBLE = ("ok", "truncated", "unparsed")
 PASSES = ("c1", "run")
 
@@ -82,6 +82,9 @@ class RecheckRecord(BaseModel):
     endpoint: str | None = None
     error: str | None = None
     finished_at: str | None = None
+
+
+register_record("recheck", RecheckRecord)  # what assay.store reads recheck.jsonl as
 
 
 @dataclass
@@ -147,22 +150,20 @@ def choose(cands: list[Candidate], k: int, seed: int) -> list[Candidate]:
 
 # ---- the store -----------------------------------------------------------------------------------------------------
 def read_index(run_dir: Path | str) -> dict:
-    p = Path(run_dir) / RECHECK_INDEX
-    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {"format_version": 1, "latest": None,
-                                                                          "rechecks": {}}
+    """recheck.json, migrated (``assay.store.read_index``); an empty index when the run was never rechecked."""
+    return _store.read_index(run_dir, RECHECK_INDEX)
 
 
 def _write_entry(run_dir: Path, entry: dict) -> None:
     idx = read_index(run_dir)
     idx["rechecks"][entry["recheck_id"]] = entry
     idx["latest"] = entry["recheck_id"]
-    write_json_atomic(Path(run_dir) / RECHECK_INDEX, idx)
+    _store.write_index(run_dir, RECHECK_INDEX, idx)
 
 
 def rechecks(run_dir: Path | str, recheck_id: str | None = None) -> list[RecheckRecord]:
     """The stored recheck records (of one recheck, or all of them)."""
-    recs = iter_records(Path(run_dir) / RECHECK, RecheckRecord)
-    return [r for r in recs if recheck_id is None or r.recheck_id == recheck_id]
+    return list(_store.Run(run_dir).rechecks(recheck_id))
 
 
 def latest(run_dir: Path | str) -> dict | None:

@@ -47,7 +47,7 @@ from assay.evals.base import (Record, Sample, Score, Suite, ToolResult, Turn, as
                               suite_ref)
 from assay.evals.scorecard import summarize
 from assay.evals.scoring import Scorer
-from assay.store import RECORDS, EvalManifest, RunStore, find_run, iso_now, list_runs, new_run_id
+from assay.store import RECORDS, EvalManifest, GroupCommit, RunStore, find_run, iso_now, list_runs, new_run_id
 
 STATUS_KEYS = ("ok", "error", "truncated", "unparsed")
 
@@ -172,7 +172,7 @@ def load_progress(store: RunStore, plan: Plan, resumed: bool) -> Progress:
     prog = Progress(counts={n: dict.fromkeys(STATUS_KEYS, 0) for n in plan.suites},
                     running={n: [0.0, 0] for n in plan.suites})
     if resumed:
-        store.rewrite(lambda r: None if r.status == "error" else r)
+        store.retry_errors()
     for r in store.records():
         key = (r.suite, r.sample_id)
         if key in prog.done:
@@ -194,7 +194,7 @@ def start_manifest(store: RunStore, plan: Plan, eps, *, resumed: bool, command, 
         run_id=store.dir.name, created_at=old.created_at if old else iso_now(), status="running",
         fingerprint=plan.fingerprint, fingerprint_hash=plan.fp_hash, endpoints=[e.base_url for e in eps],
         engine={k: v for k, v in {"name": ep.engine, "version": ep.engine_version,
-                                  "llama_amx": (ep.extra or {}).get("llama_amx"),
+                                  **ep.facts,  # the engine's own facts, opaque (Engine.facts)
                                   "model_identity": ep.identity}.items() if v is not None},
         command=list(command) if command is not None else list(sys.argv), concurrency=concurrency,
         wall_s=old.wall_s if old else 0.0, request_s_sum=old.request_s_sum if old else 0.0,
@@ -434,55 +434,29 @@ class Pipeline:
         rec.status, rec.error, rec.finished_at = "error", error, time.time()
         return rec
 
-    async def worker(self, work: asyncio.Queue, written: asyncio.Queue) -> None:
+    async def worker(self, work: asyncio.Queue, commit: GroupCommit) -> None:
         while (item := await work.get()) is not self._STOP:
-            await written.put(await self.one(*item))
+            await commit.put(await self.one(*item))
             if self.unreachable:
                 # no server after the client's retries: failing every remaining sample would only bury the cause
                 raise EndpointUnreachable(f"{self.unreachable}: run stopped")
 
-    async def write_loop(self, written: asyncio.Queue, writer) -> None:
-        # Group commit: write every record that is ready, fsync once, then count them. Durable before counted.
-        stop = False
-        while not stop:
-            batch = [await written.get()]
-            while not written.empty():
-                batch.append(written.get_nowait())
-            if self._STOP in batch:
-                stop, batch = True, batch[:batch.index(self._STOP)]
-            await asyncio.to_thread(writer.append, batch)
-            for r in batch:
-                self.prog.counts[r.suite][r.status] += 1
-                self.samples += 1
-                self.observer.record(r)
-                self.unchecked.append((r.suite, r.sample_id))
-            await self.check_model()
+    async def committed(self, batch: list[Record]) -> None:
+        # called by the group commit once the batch is on disk: durable before counted
+        for r in batch:
+            self.prog.counts[r.suite][r.status] += 1
+            self.samples += 1
+            self.observer.record(r)
+            self.unchecked.append((r.suite, r.sample_id))
+        await self.check_model()
 
     async def run(self) -> None:
         """Until every sample is stored; on any exception the records already handed over are still written."""
         work: asyncio.Queue = asyncio.Queue(maxsize=2 * self.concurrency)
-        written: asyncio.Queue = asyncio.Queue(maxsize=4 * self.concurrency)
-        writer = self.store.writer(fsync=self.fsync)
-        wtask = asyncio.create_task(self.write_loop(written, writer))
-        main = asyncio.gather(self.produce(work), *(self.worker(work, written) for _ in range(self.concurrency)))
-        try:
-            # The writer only ends early by failing (disk full ...): then stop the workers instead of blocking them.
-            await asyncio.wait({main, wtask}, return_when=asyncio.FIRST_COMPLETED)
-            if wtask.done():
-                wtask.result()
-                raise AssayError("record writer stopped unexpectedly")
-            await main
-            await written.put(self._STOP)
-            await wtask
-            await self.check_model(force=True)
-        finally:
-            if not main.done():
-                main.cancel()
-            await asyncio.gather(main, return_exceptions=True)
-            if not wtask.done():
-                await written.put(self._STOP)
-                await asyncio.gather(wtask, return_exceptions=True)
-            writer.close()
+        commit = GroupCommit(self.store.writer(fsync=self.fsync), self.committed, maxsize=4 * self.concurrency)
+        await commit.run(asyncio.gather(self.produce(work),
+                                        *(self.worker(work, commit) for _ in range(self.concurrency))))
+        await self.check_model(force=True)
 
 
 # ---- step 4: finalise ----------------------------------------------------------------------------------------------

@@ -27,16 +27,22 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from assay import stats
 from assay.evals.base import Metric, Record, Suite, as_suite
-from assay.store import EvalManifest, RunStore
+from assay import store
+from assay.store import EvalManifest
 
 _FAILS = ("error", "truncated", "unparsed")
 
 
 def load_run(run_dir: str | Path) -> tuple[EvalManifest, Iterator[Record]]:
-    """(manifest, records) of a run folder. Records are streamed lazily from records.jsonl (a torn last line from a
-    crash is skipped), in the order they finished. Raises RunMismatch if ``run_dir`` is not a run folder."""
-    store = RunStore(run_dir, Record)
-    return store.manifest, store.records()
+    """(manifest, records) of an eval run folder (``assay.store.open``). Records are streamed lazily from
+    records.jsonl (a torn last line from a crash is skipped), in the order they finished. Raises RunMismatch if
+    ``run_dir`` is not an eval run folder."""
+    from assay.errors import RunMismatch
+
+    run = store.open(run_dir)
+    if not isinstance(run, store.EvalRun):
+        raise RunMismatch(f"{run_dir} is a {run.kind} run, not an eval run")
+    return run.manifest, run.records()
 
 
 def suites_for(manifest: EvalManifest, *, strict: bool = False) -> dict[str, Suite]:

@@ -2,11 +2,13 @@
 the eval pipeline.
 
 Every judge call becomes a ``JudgeRecord`` (the prompt sent, the raw reply, the parsed verdict, tokens, timings,
-template and judge model), appended durably to ``<run>/judgements.jsonl`` through ``assay.store``. What identifies a
-pass (kind, template name + version + digest, judge model, sampling parameters, the other run for pairwise) is hashed
-into ``pass_id`` and listed in ``<run>/judge.json``. The same command resumes the same pass (error records are
-retried, the rest kept); ``rescore_judgements`` re-parses stored replies without calling the judge. A reply that
-cannot be parsed is status "unparsed": counted and shown, never a default score.
+template and judge model), appended durably to ``<run>/judgements.jsonl`` through ``assay.store`` by the runner's
+own writer (``store.GroupCommit``: batched, fsynced off the event loop). What identifies a pass (kind, template name +
+version + digest, judge model, sampling parameters, the other run for pairwise) is hashed into ``pass_id`` and listed
+in ``<run>/judge.json`` (versioned; read through ``assay.store.read_index``, which migrates it). The same command
+resumes the same pass as the runner resumes a run (``RunStore.retry_errors``: error records are retried, the rest
+kept); ``rescore_judgements`` re-parses stored replies without calling the judge. A reply that cannot be parsed is
+status "unparsed": counted and shown, never a default score.
 
 Pairwise passes live in run A's folder and ask the judge about every shared sample **twice**, A shown first ("AB")
 and B shown first ("BA"); ``assay.judge.summary.pairwise_summary`` turns a flip into a tie.
@@ -25,23 +27,21 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from assay import store as _store
 from assay.client import Client, SamplingParams
-from assay.common import stable_hash, write_json_atomic
+from assay.common import stable_hash
 from assay.errors import AssayError
 from assay.evals.base import Record
 from assay.judge.parse import parse
 from assay.judge.templates import Template
-from assay.store import RunLock, iso_now, iter_records, read_manifest, rewrite_records, trim_torn_tail, RecordWriter
+from assay.store import JUDGE_INDEX, JUDGEMENTS, GroupCommit, RunLock, RunStore, iso_now, register_record
 
-JUDGEMENTS = "judgements.jsonl"
-JUDGE_INDEX = "judge.json"
 DEFAULT_PARAMS = SamplingParams(temperature=0.0, max_tokens=256, seed=0)
 
 
@@ -82,6 +82,9 @@ class JudgeRecord(BaseModel):
         return (self.pass_id, self.suite, self.sample_id, self.order)
 
 
+register_record("judge", JudgeRecord)  # what assay.store reads judgements.jsonl as
+
+
 # ---- pass identity -------------------------------------------------------------------------------------------------
 def pass_fingerprint(kind: str, template: Template, judge_model: str, params: SamplingParams, run_a: str,
                      run_b: str | None = None) -> dict:
@@ -90,23 +93,24 @@ def pass_fingerprint(kind: str, template: Template, judge_model: str, params: Sa
             "params": params.fingerprint(), "run_a": run_a, "run_b": run_b}  # late fields count only when set
 
 
-def read_index(run_dir: Path) -> dict:
-    import json
-
-    p = Path(run_dir) / JUDGE_INDEX
-    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {"format_version": 1, "passes": {}}
+def read_index(run_dir: Path | str) -> dict:
+    """judge.json of a folder, migrated to its current format; an empty index when it has no judge pass."""
+    return _store.read_index(run_dir, JUDGE_INDEX)
 
 
 def _register_pass(run_dir: Path, pass_id: str, fp: dict, **extra) -> None:
     idx = read_index(run_dir)
     entry = idx["passes"].setdefault(pass_id, {**fp, "created_at": iso_now()})
     entry.update(extra, updated_at=iso_now())
-    write_json_atomic(Path(run_dir) / JUDGE_INDEX, idx)
+    _store.write_index(run_dir, JUDGE_INDEX, idx)
+
+
+def _judge_store(run_dir: Path | str) -> RunStore:
+    return RunStore(run_dir, JudgeRecord, JUDGEMENTS)
 
 
 def judgements(run_dir: Path | str, pass_id: str | None = None) -> list[JudgeRecord]:
-    recs = iter_records(Path(run_dir) / JUDGEMENTS, JudgeRecord)
-    return [r for r in recs if pass_id is None or r.pass_id == pass_id]
+    return list(_store.Run(run_dir).judgements(pass_id))
 
 
 # ---- what the judge sees -------------------------------------------------------------------------------------------
@@ -124,12 +128,13 @@ def _judgeable(rec: Record) -> bool:
 
 
 def _load_run(run_dir: Path, suites: list[str] | None, limit: int | None) -> tuple[Any, dict[tuple, Record]]:
-    man = read_manifest(run_dir)
-    if man.kind != "eval":
-        raise AssayError(f"{run_dir} is a {man.kind} run: judges read eval runs")
+    run = _store.open(run_dir)
+    if not isinstance(run, _store.EvalRun):
+        raise AssayError(f"{run_dir} is a {run.kind} run: judges read eval runs")
+    man = run.manifest
     out: dict[tuple, Record] = {}
     per_suite: dict[str, int] = {}
-    for r in iter_records(Path(run_dir) / "records.jsonl", Record):
+    for r in run.records():
         if suites and r.suite not in suites:
             continue
         if not _judgeable(r):
@@ -179,16 +184,19 @@ async def _run_pass(run_dir: Path, kind: str, template: Template, client: Client
                     fp: dict, jobs: list[Job], *, concurrency: int, base: dict,
                     observer: Callable[[JudgeRecord], None] | None) -> PassResult:
     pass_id = stable_hash(fp, 12)
-    path = run_dir / JUDGEMENTS
+    js = _judge_store(run_dir)
     with RunLock(run_dir):
-        trim_torn_tail(path)
-        if path.exists():  # errors are retried, like eval records
-            rewrite_records(path, lambda r: None if (r.pass_id == pass_id and r.status == "error") else r,
-                            JudgeRecord)
-        done = {r.key for r in judgements(run_dir, pass_id)}
+        js.retry_errors(lambda r: r.pass_id == pass_id)  # the runner's resume: errors are asked again
+        done = js.done(lambda r: r.key)
         todo = [j for j in jobs if (pass_id, j.suite, j.sample_id, j.order) not in done]
         _register_pass(run_dir, pass_id, fp, n_jobs=len(jobs))
-        writer = RecordWriter(path)
+
+        def stored(batch: list[JudgeRecord]) -> None:  # called once the batch is on disk
+            if observer:
+                for jr in batch:
+                    observer(jr)
+
+        commit = GroupCommit(js.writer(), stored, maxsize=4 * max(1, concurrency))
         sem = asyncio.Semaphore(max(1, concurrency))
         endpoint = client.endpoints[0].base_url
 
@@ -207,15 +215,9 @@ async def _run_pass(run_dir: Path, kind: str, template: Template, client: Client
                                ttft_s=done_c.ttft_s, e2e_s=round(done_c.e2e_s, 4),
                                **_verdict_fields(kind, template, done_c.raw_text, job.order))
                 rec["finished_at"] = iso_now()
-                jr = JudgeRecord(**rec)
-                writer.append(jr)
-                if observer:
-                    observer(jr)
+            await commit.put(JudgeRecord(**rec))
 
-        try:
-            await asyncio.gather(*(one(j) for j in todo))
-        finally:
-            writer.close()
+        await commit.run(asyncio.gather(*(one(j) for j in todo)))
         recs = judgements(run_dir, pass_id)
         _register_pass(run_dir, pass_id, fp, n_jobs=len(jobs), n_done=len(recs),
                        n_error=sum(r.status == "error" for r in recs))
@@ -288,8 +290,8 @@ def rescore_judgements(run_dir: Path | str, pass_id: str | None = None) -> int:
     from assay.judge.templates import load_template
 
     run_dir = Path(run_dir)
-    path = run_dir / JUDGEMENTS
-    if not path.exists():
+    js = _judge_store(run_dir)
+    if not js.records_path.exists():
         raise AssayError(f"{run_dir} has no {JUDGEMENTS}: judge it first (assay judge {run_dir})")
     changed = 0
     cache: dict[str, Template] = {}
@@ -309,7 +311,7 @@ def rescore_judgements(run_dir: Path | str, pass_id: str | None = None) -> int:
         return new
 
     with RunLock(run_dir):
-        rewrite_records(path, redo, JudgeRecord)
+        js.rewrite(redo)
     return changed
 
 

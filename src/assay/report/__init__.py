@@ -14,6 +14,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from assay.common import atomic_file
+
+
+def _write(path: Path, text: str) -> None:
+    with atomic_file(path) as f:  # a report in a run folder is replaced atomically, like every file there
+        f.write(text)
+
 
 def write_report(run, out_dir: str | Path | None = None, *, top: int = 15) -> dict[str, Path]:
     from assay.report.html import report_html
@@ -22,8 +29,8 @@ def write_report(run, out_dir: str | Path | None = None, *, top: int = 15) -> di
     out = Path(out_dir) if out_dir is not None else run.path
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "report.html", "md": out / "report.md"}
-    paths["html"].write_text(report_html(run, top=top), encoding="utf-8")
-    paths["md"].write_text(report_md(run, top=top), encoding="utf-8")
+    _write(paths["html"], report_html(run, top=top))
+    _write(paths["md"], report_md(run, top=top))
     return paths
 
 
@@ -34,8 +41,7 @@ def write_compare(cmp, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "compare.html", "md": out / "compare.md", "json": out / "compare.json"}
-    paths["html"].write_text(compare_html(cmp), encoding="utf-8")
-    paths["md"].write_text(compare_md(cmp), encoding="utf-8")
-    paths["json"].write_text(json.dumps(cmp.to_dict(), indent=2, default=str, ensure_ascii=False) + "\n",
-                             encoding="utf-8")
+    _write(paths["html"], compare_html(cmp))
+    _write(paths["md"], compare_md(cmp))
+    _write(paths["json"], json.dumps(cmp.to_dict(), indent=2, default=str, ensure_ascii=False) + "\n")
     return paths

@@ -1,6 +1,7 @@
 """Read-only views of stored runs for reports: an eval run (manifest + records + scorecard) and bench runs.
 
 Reports are built only from what a run folder holds (docs/architecture.md, contract 2); nothing here calls a model.
+Every folder is read through ``assay.store.open`` (typed, migrated); these are the report's views of those runs.
 
 Example:
     from assay.report.runs import load_eval_run
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assay import store
 from assay.common import short_model
 from assay.errors import RunMismatch
 from assay.evals.base import Record
@@ -192,23 +194,15 @@ def _find_peak_memory(obj: Any) -> float | None:
     return best
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    from assay.store import iter_records
-
-    return list(iter_records(path))
-
-
 def load_eval_run(ref: str | Path, runs_dir: Path | None = None) -> EvalRun:
-    from assay.evals.scorecard import load_run, summarize
+    from assay.evals.scorecard import summarize
 
     path = resolve(ref, runs_dir)
-    from assay.store import read_manifest
-
-    kind = read_manifest(path).kind
-    if kind != "eval":
-        raise RunMismatch(f"{path} is a {kind} run, not an eval run: pass it with --bench")
-    manifest, records = load_run(path)
-    recs = list(records)
+    run = store.open(path)
+    if not isinstance(run, store.EvalRun):
+        raise RunMismatch(f"{path} is a {run.kind} run, not an eval run: pass it with --bench")
+    manifest = run.manifest
+    recs = list(run.records())
     try:
         from assay.evals.scorecard import suites_for
 
@@ -226,22 +220,20 @@ def load_eval_run(ref: str | Path, runs_dir: Path | None = None) -> EvalRun:
 
 
 def load_bench_run(ref: str | Path, runs_dir: Path | None = None) -> BenchRun:
-    p = Path(ref)
-    if not (p / "manifest.json").is_file():
-        p = (runs_dir if runs_dir is not None else DEFAULT_RUNS_DIR) / str(ref)
+    """The report's view of a bench run (``assay.store.open``): its manifest (migrated, as a dict), summary and
+    requests (dicts)."""
     try:
-        manifest = json.loads((p / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+        run = store.open(ref, runs_dir if runs_dir is not None else DEFAULT_RUNS_DIR)
+    except RunMismatch as e:
         raise RunMismatch(f"no bench run at {ref!r} ({e}): pass a bench run folder") from None
-    if manifest.get("kind") != "bench":
-        raise RunMismatch(f"{p} is not a bench run (kind={manifest.get('kind')!r})")
-    summary = {}
-    if (p / "summary.json").is_file():
-        try:
-            summary = json.loads((p / "summary.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            summary = {}
-    return BenchRun(path=p, manifest=manifest, summary=summary, requests=_read_jsonl(p / "requests.jsonl"))
+    if not isinstance(run, store.BenchRun):
+        raise RunMismatch(f"{run.dir} is not a bench run (kind={run.kind!r})")
+    try:
+        summary = run.summary or {}
+    except RunMismatch:  # a torn or hand-edited summary: the requests still give the numbers
+        summary = {}
+    return BenchRun(path=run.dir, manifest=run.manifest.to_dict(), summary=summary,
+                    requests=list(run.records(raw=True)))
 
 
 def find_bench_runs(runs_dir: Path, model: str) -> list[BenchRun]:

@@ -52,7 +52,9 @@ def log_to_mlflow(run_dir: Path, manifest, summary: dict) -> str:
                 if s.get(k) is not None:
                     metrics[f"{suite}.{k}"] = float(s[k])
         mlflow.log_metrics(metrics)
-        for name in ("manifest.json", "summary.json", "report.html", "report.md"):
+        from assay.store import MANIFEST, SUMMARY
+
+        for name in (MANIFEST, SUMMARY, "report.html", "report.md"):
             p = Path(run_dir) / name
             if p.is_file():
                 mlflow.log_artifact(str(p))

@@ -189,14 +189,11 @@ def judge_pair_rows(cmp) -> list[list[str]]:
 
 def judge_rubric_rows(run_dir) -> list[list[str]]:
     """Rubric judge passes stored in a run folder (judge.json + judgements.jsonl), one row per pass × suite."""
-    from pathlib import Path
 
     from assay.judge.run import judgements, read_index
     from assay.judge.summary import rubric_summary
 
     rows = []
-    if not (Path(run_dir) / "judge.json").is_file():
-        return rows
     for pid, p in read_index(run_dir)["passes"].items():
         if p.get("kind") != "rubric":
             continue

@@ -36,6 +36,7 @@ from typing import Any, Iterable, Sequence
 
 from pydantic import Field
 
+from assay.common import atomic_file
 from assay.errors import AssayError
 from assay.evals import longdocs
 from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions
@@ -471,10 +472,12 @@ def write_heatmap(records: list[Record], run_dir: Path) -> list[Path]:
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="accuracy")
     fig.tight_layout()
     png = run_dir / "niah_heatmap.png"
-    fig.savefig(png)
+    with atomic_file(png, "wb") as f:  # every file in a run folder is replaced atomically
+        fig.savefig(f, format="png")
     csv = run_dir / "niah_grid.csv"
     rows = ["length,depth_pct,correct,n"] + [f"{L},{round(d * 100)},{k},{n}" for (L, d), (k, n) in sorted(cells.items())]
-    csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with atomic_file(csv) as f:
+        f.write("\n".join(rows) + "\n")
     return [png, csv]
 
 

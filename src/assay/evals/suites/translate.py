@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from assay.errors import AssayError, DataError
-from assay.common import data_path, file_digest, read_jsonl, strip_fence_markers
+from assay.common import atomic_file, data_path, file_digest, read_jsonl, strip_fence_markers
 from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions, stable_hash
 
 LANGS = {"en": "English", "fr": "French", "es": "Spanish", "ar": "Arabic", "sw": "Swahili",
@@ -240,7 +240,8 @@ class Translate(Suite):
     def write_artifacts(self, records: list[Record], run_dir: Path) -> list[Path]:
         metrics = {m.key: m.model_dump() for m in self.aggregate(records)}
         path = Path(run_dir) / f"{self.name}_table.md"
-        path.write_text(format_table(metrics), encoding="utf-8")
+        with atomic_file(path) as f:  # every file in a run folder is replaced atomically
+            f.write(format_table(metrics))
         return [path]
 
 
