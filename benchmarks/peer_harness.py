@@ -46,7 +46,9 @@ def main() -> int:
         ep = eps[0]
         params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens, seed=0)
         res = run([suite], eps, out_dir=Path(tmp) / "runs", params=params, limit=args.limit, concurrency=1)
-        ours = {r["sample_id"]: r for r in map(json.loads, (res.run_dir / "records.jsonl").read_text().splitlines())}
+        from assay import store
+
+        ours = {r["sample_id"]: r for r in store.open(res.run_dir).records(raw=True)}
 
         os.environ["PEER_BASE_URL"] = ep.base_url
         os.environ["PEER_API_KEY"] = ep.api_key or "none"

@@ -200,7 +200,9 @@ def main() -> int:
     with provide(model="smollm2-135m") as eps, tempfile.TemporaryDirectory() as tmp:
         ep, tmp = eps[0], Path(tmp)
         res = run([suite], eps, out_dir=tmp / "runs", params=params, limit=args.limit, concurrency=1)
-        ours = [json.loads(x) for x in (res.run_dir / "records.jsonl").read_text().splitlines() if x.strip()]
+        from assay import store
+
+        ours = list(store.open(res.run_dir).records(raw=True))
         if args.task == "gsm8k":
             task_dir = lm_eval_task(exe, "gsm8k", tmp, rows[:SHOTS], rows[SHOTS:SHOTS + args.limit],
                                     fewshot_config={"sampler": "first_n"}, num_fewshot=SHOTS)

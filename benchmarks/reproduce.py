@@ -46,10 +46,9 @@ GSM8K_SETTINGS = ["--suite-opt", "shots=5", "--max-tokens", "256",  # lm-eval gs
 
 
 def load_records(run_dir: Path) -> list[dict]:
-    rows = []
-    for line in (run_dir / "records.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            rows.append(json.loads(line))
+    from assay import store
+
+    rows = list(store.open(run_dir).records(raw=True))
     # A resumed run can hold a sample twice (a retried error); the last record wins, as in assay's reports.
     return list({r["sample_id"]: r for r in rows}.values())
 
@@ -131,7 +130,9 @@ def run_model(suite: str, data: str, extra: list[str], a) -> Path:
 
 
 def run_facts(run_dir: Path, default_max: int) -> tuple[list[dict], int, int, int, dict]:
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    from assay import store
+
+    manifest = store.open(run_dir).manifest.model_dump()
     records = load_records(run_dir)
     truncated = sum(r.get("status") == "truncated" for r in records)
     errors = sum(r.get("status") == "error" for r in records)

@@ -20,11 +20,13 @@ import sys
 from pathlib import Path
 
 from assay.stats import wilson
-from assay.store import iter_records, read_manifest
+from assay.store import read_manifest
 
 
 def records(run_dir: Path) -> dict[tuple[str, str], dict]:
-    return {(r["suite"], r["sample_id"]): r for r in iter_records(run_dir / "records.jsonl")}
+    from assay import store
+
+    return {(r["suite"], r["sample_id"]): r for r in store.open(run_dir).records(raw=True)}
 
 
 def verdict(r: dict) -> tuple:
