@@ -117,7 +117,7 @@ def test_cli_errors_are_one_line(stub, tmp_path, word_registry):
 
 
 def test_suite_options_parsing():
-    from assay.evals.session import suite_options
+    from assay.flows.eval import suite_options
 
     assert suite_options(["gsm8k"], "a.jsonl", None) == {"gsm8k": {"data": "a.jsonl"}}
     got = suite_options(["math", "json"], None, ["n_generated=5", "json.modes=free", "math.source=\"both\""])
@@ -125,7 +125,7 @@ def test_suite_options_parsing():
 
 
 def test_default_suites_follow_the_registry(word_registry):
-    from assay.evals.session import DEFAULT_SUITES, default_suites
+    from assay.flows.eval import DEFAULT_SUITES, default_suites
     from assay.evals.suites import available
 
     got = default_suites()

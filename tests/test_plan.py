@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from assay.bench import plan as P
-from assay.bench.gguf_meta import arch_facts, read_metadata
+from assay.gguf_meta import arch_facts, read_metadata
 from assay.bench.gpus import GPUS, GiB, lookup, match_name
 from assay.errors import AssayError
 

@@ -109,7 +109,7 @@ def load_model(model: str | None, weight_dtype: str | None = None) -> ModelFacts
 
 
 def _from_gguf(p: Path) -> ModelFacts:
-    from assay.bench.gguf_meta import arch_facts, read_metadata
+    from assay.gguf_meta import arch_facts, read_metadata
 
     if not p.is_file():
         raise ModelNotFound(f"GGUF not found: {p}")

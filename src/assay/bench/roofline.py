@@ -165,7 +165,7 @@ def model_facts(endpoint) -> dict:
         out["weight_source"] = f"GGUF file size ({Path(gguf).name if gguf else 'engine'})"
     if gguf:
         try:
-            from assay.bench.gguf_meta import arch_facts, read_metadata
+            from assay.gguf_meta import arch_facts, read_metadata
 
             a = arch_facts(read_metadata(gguf))
             if a["n_layers"] and a["n_kv_heads"] and a["head_dim"]:

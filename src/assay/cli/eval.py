@@ -16,7 +16,7 @@ import typer
 
 from assay.cli.common import (ENGINE_ARGS, MinPOpt, RepeatPenaltyOpt, TopKOpt, console as make_console,
                               engine_options, one_line_errors)
-from assay.evals.session import DEFAULT_LIMIT, DEFAULT_MAX_TOKENS, DEFAULT_SUITES
+from assay.flows.eval import DEFAULT_LIMIT, DEFAULT_MAX_TOKENS, DEFAULT_SUITES
 
 
 def _json_object(flag: str, text: str | None) -> dict | None:
@@ -169,7 +169,7 @@ def register(app: typer.Typer) -> None:
         from assay.client import SamplingParams
         from assay.errors import AssayError
         from assay.evals import scorecard
-        from assay.evals.session import build_suites, default_suites, evaluate, rescore_run, suite_options
+        from assay.flows.eval import build_suites, default_suites, evaluate, rescore_run, suite_options
 
         console = make_console()
         if recheck is not None and rescore:

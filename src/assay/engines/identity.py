@@ -79,7 +79,7 @@ def quantisation_name(file_type: int | None) -> str | None:
 
 
 def gguf_identity(path: str | Path) -> dict[str, Any]:
-    from assay.bench.gguf_meta import read_metadata
+    from assay.gguf_meta import read_metadata
 
     meta = read_metadata(path, digest_arrays=True)
     tok = {k: v for k, v in sorted(meta.items()) if k.startswith("tokenizer.") and k != "tokenizer.chat_template"}

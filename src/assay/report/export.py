@@ -34,7 +34,9 @@ from assay.errors import DataError
 from assay.evals.base import Record, Score
 from assay.report.runs import EvalRun
 
-FORMATS = ("lm-eval", "inspect")
+# --format NAME -> the writer (run, out folder) -> files written. Adding a format: a writer in this file and a line
+# here (and its row in docs/report.md).
+EXPORTERS: dict[str, Any] = {}  # filled below the writers
 
 
 def _sha(text: str) -> str:
@@ -195,11 +197,10 @@ def to_inspect(run: EvalRun, out: Path) -> list[Path]:
 
 
 def export(run: EvalRun, fmt: str, out: Path) -> list[Path]:
-    if fmt == "lm-eval":
-        return to_lm_eval(run, out)
-    if fmt == "inspect":
-        return to_inspect(run, out)
-    raise DataError(f"unknown export format {fmt!r}: choose {' or '.join(FORMATS)}")
+    writer = EXPORTERS.get(fmt)
+    if writer is None:
+        raise DataError(f"unknown export format {fmt!r}: choose {' or '.join(EXPORTERS)}")
+    return writer(run, out)
 
 
 # ---- lm-eval samples in -----------------------------------------------------------------------------------------------
@@ -311,3 +312,7 @@ def pair_by_doc_hash(runs: list[EvalRun]) -> list[str]:
                 warnings.append(f"{imp.path.name} shares no doc_hash with {r.run_id}: the docs differ (another "
                                 "harness's wording), so its samples cannot be paired; compare only the overall scores")
     return warnings
+
+
+EXPORTERS.update({"lm-eval": to_lm_eval, "inspect": to_inspect})
+FORMATS = tuple(EXPORTERS)
