@@ -245,6 +245,7 @@ class Completion:
     # server's tokenize route given the messages, vLLM's /tokenize), or None (not known: see docs/eval.md)
     prompt_tokens_source: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)  # function calls in the reply (OpenAI ``tools``)
+    cached: bool = False  # reused from the answer cache (assay.answers): no call was made, no timings
 
     def message(self) -> dict:
         """The assistant message to put back into the history (raw text, so a model sees what it wrote)."""
@@ -268,6 +269,17 @@ class Completion:
     def decode_tok_s(self) -> float | None:
         tpot = self.tpot_s
         return 1.0 / tpot if tpot else None
+
+
+def _from_cached(d: dict, endpoint: str) -> Completion:
+    calls = [ToolCall.model_validate(c) for c in d.get("tool_calls") or []]
+    return Completion(text=d.get("text") or "", finish_reason=d.get("finish_reason"),
+                      prompt_tokens=d.get("prompt_tokens"), completion_tokens=d.get("completion_tokens"),
+                      ttft_s=None, e2e_s=0.0, reasoning=d.get("reasoning"),
+                      think_unclosed=bool(d.get("think_unclosed")), raw_text=d.get("raw_text") or "",
+                      model=d.get("model"), endpoint=endpoint, started_at=time.time(),
+                      usage_source=d.get("usage_source"), prompt_tokens_source=d.get("prompt_tokens_source"),
+                      tool_calls=calls, cached=True)
 
 
 @dataclass
@@ -352,7 +364,9 @@ class Client:
     """Async chat over one or more endpoints (least outstanding requests wins)."""
 
     def __init__(self, endpoints: "list[Endpoint] | Endpoint", *, max_retries: int = 3, backoff_s: float = 0.5,
-                 backoff_max_s: float = 8.0, count_without_usage: bool = True):
+                 backoff_max_s: float = 8.0, count_without_usage: bool = True, cache: Any = None):
+        """``cache``: an ``assay.answers.AnswerCache`` — ``chat`` then reuses a stored answer to the same request of
+        the same model (and stores new ones); None: every call goes to the server."""
         if not isinstance(endpoints, (list, tuple)):
             endpoints = [endpoints]
         if not endpoints:
@@ -363,6 +377,8 @@ class Client:
         self.backoff_max_s = backoff_max_s
         self.count_without_usage = count_without_usage
         self._http: httpx.AsyncClient | None = None
+        self.cache = cache
+        self._cache_model: Any = _UNSET  # the model's identity digests, looked up once
 
     @property
     def endpoints(self) -> "list[Endpoint]":
@@ -390,13 +406,46 @@ class Client:
 
     async def chat(self, messages: list[dict], params: SamplingParams | None = None, *,
                    model: str | None = None) -> Completion:
-        """Send one chat request (streamed under the hood, for timings) and return the finished Completion."""
+        """Send one chat request (streamed under the hood, for timings) and return the finished Completion; with an
+        answer cache, a stored answer to the same request of the same model instead (``Completion.cached``)."""
+        key = self._cache_key(messages, params or SamplingParams()) if self.cache is not None else None
+        if key is not None:
+            hit = await asyncio.to_thread(self.cache.get, key)
+            if hit is not None:
+                return _from_cached(hit, self.slots[0].endpoint.base_url)
         result = None
         async for item in self.stream(messages, params, model=model):
             if isinstance(item, Completion):
                 result = item
         assert result is not None
+        if key is not None and result.finish_reason is not None:
+            from assay.answers import to_cached
+
+            await asyncio.to_thread(self.cache.put, key, self._cache_model["digest"], to_cached(result))
         return result
+
+    def _cache_key(self, messages: list[dict], params: SamplingParams) -> str | None:
+        """The answer-cache key of this request, or None when its answer is not a function of the key (sampled
+        without a reproducible seed) or the model's weights are not known."""
+        from assay.answers import answer_key, cacheable
+        from assay.common import stable_hash
+
+        ep = self.slots[0].endpoint
+        if self._cache_model is _UNSET:
+            fp = ep.model_fingerprint() if hasattr(ep, "model_fingerprint") else None
+            weights = any((fp or {}).get(k) for k in ("weights_sha256", "source_weights_sha256", "remote_sha256",
+                                                       "probe_sha256"))
+            # the model as served: its weights and template, and the engine that ran them (name, version, and the
+            # facts it records, such as llama.cpp's AMX setting: kernels that change float order change answers)
+            served = {"identity": fp, "engine": ep.engine, "engine_version": ep.engine_version,
+                      "facts": getattr(ep, "facts", None) or {}}
+            self._cache_model = {"fp": served, "digest": stable_hash(fp, n=16)} if weights else None
+        if self._cache_model is None:
+            return None
+        body = {"messages": messages, **engine_request(params, ep)}
+        if not cacheable(body, seeded=bool(getattr(ep.caps, "seeded", False))):
+            return None
+        return answer_key(self._cache_model["fp"], body)
 
     async def stream(self, messages: list[dict], params: SamplingParams | None = None, *,
                      model: str | None = None) -> AsyncIterator[Delta | Completion]:

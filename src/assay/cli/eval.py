@@ -157,6 +157,9 @@ def register(app: typer.Typer) -> None:
                             "model being evaluated: a smoke test), 'embedded', or a preset. See assay judge.")] = None,
         judge_rubric: Annotated[Optional[str], typer.Option(
             "--judge-rubric", help="Rubric template(s) for --judge, comma-separated (default: per suite).")] = None,
+        no_cache: Annotated[bool, typer.Option(
+            "--no-cache", help="Ask the model every question, even ones whose answer (same model, messages, sampling "
+                               "and seed) is in the answer cache ($ASSAY_HOME/answers.sqlite).")] = False,
         recheck: Annotated[Optional[int], typer.Option(
             "--recheck", help="After the run has finished, ask K of its answers (chosen with --seed) again, at "
                               "concurrency 1 and at the run's: identical share and flipped verdicts, stored in "
@@ -206,7 +209,7 @@ def register(app: typer.Typer) -> None:
             concurrency=concurrency, fresh=fresh, suite_opts=opts, system_prompt=system_prompt, replicas=replicas,
             probe_identity=probe_identity, command=_command_line(ctx), observer=RichObserver(console), judge=judge,
             judge_rubrics=[r.strip() for r in judge_rubric.split(",")] if judge_rubric else None, recheck=recheck,
-            log_to=log_to, say=lambda m: console.print(m, soft_wrap=True, highlight=False),
+            log_to=log_to, cache=not no_cache, say=lambda m: console.print(m, soft_wrap=True, highlight=False),
             judge_progress=judge_progress(console), judge_show=judge_show(console))
         result = outcome.result
         if outcome.judged:

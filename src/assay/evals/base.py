@@ -105,6 +105,7 @@ class Turn(BaseModel):
     tool_results: list[ToolResult] = []
     params: dict = {}  # per-call overrides, when any (tools, tool_choice ...)
     label: str = ""  # what the suite calls this call ("turn 2", "tool round 1")
+    cached: bool = False  # reused from the answer cache (assay.answers): no call, no timings
 
 
 STATUSES = ("ok", "error", "truncated", "unparsed")
@@ -144,6 +145,9 @@ class Record(BaseModel):
     # every model call of a conversation (suites with a ``converse`` hook); empty for one-call samples, and in runs
     # written before conversations existed. ``messages`` then holds the whole conversation, replies included.
     turns: list[Turn] = []
+    # the answer (every call, for a conversation) was reused from the answer cache (assay.answers): no model call
+    # was made for this record, so it has no timings and counts in the scorecard's "from cache"
+    cached: bool = False
 
     @property
     def value(self) -> float | None:

@@ -142,9 +142,12 @@ def summarize(records: Iterable[Record | dict], suites: Mapping[str, Any] | Iter
     cats: dict[str, dict[str, _Acc]] = {}
     nonbinary: set[str] = set()
     kept: dict[str, list[Record]] = {name: [] for name in by_name}
+    cached: dict[str, int] = {}
     for r in records:
         rec = r if isinstance(r, Record) else Record.model_validate(r)
         value = rec.value
+        if rec.cached:
+            cached[rec.suite] = cached.get(rec.suite, 0) + 1
         accs.setdefault(rec.suite, _Acc()).add(rec.status, value)
         cats.setdefault(rec.suite, {}).setdefault(rec.category or "all", _Acc()).add(rec.status, value)
         if value is not None and value not in (0.0, 1.0):
@@ -157,6 +160,8 @@ def summarize(records: Iterable[Record | dict], suites: Mapping[str, Any] | Iter
         binary = bool(s.binary) if s is not None else suite not in nonbinary
         metric = (s.metric if s is not None else None) or ("accuracy" if binary else "mean score")
         entry = {"metric": metric, "binary": binary, **accs[suite].summary(binary)}
+        if cached.get(suite):  # answers reused from the answer cache (assay.answers), no model call
+            entry["cached"] = cached[suite]
         entry["categories"] = {c: acc.summary(binary) for c, acc in sorted(cats[suite].items())}
         recs = kept.pop(suite, None)
         entry["metrics"] = metrics_dict(s.aggregate(recs)) if s is not None else {}
@@ -168,10 +173,11 @@ def summarize(records: Iterable[Record | dict], suites: Mapping[str, Any] | Iter
 
 
 def headline(run_id: str, run_dir: str | Path, card: dict) -> dict:
-    """The one-line JSON a machine reads at the end of ``assay eval``."""
+    """The one-line JSON a machine reads at the end of ``assay eval`` (``cached``: answers reused from the answer
+    cache, per suite, when any were)."""
     return {"run_id": run_id, "run_dir": str(run_dir),
             "suites": {name: {k: s[k] for k in ("metric", "value", "low", "high", "n", "errors", "truncated",
-                                                 "unparsed")}
+                                                 "unparsed", "cached") if k in s}
                        for name, s in card["suites"].items()}}
 
 
@@ -226,6 +232,11 @@ def render(card: dict, *, title: str = "scorecard", footer: str | None = None, c
             t.add_row(f"  · {note}: {text}", "", "", "", "", "", "")
         t.add_section()
     console.print(t)
+    reused = {n: s["cached"] for n, s in card["suites"].items() if s.get("cached")}
+    if reused:
+        console.print(f"answers from the answer cache (no model call): {sum(reused.values())} of "
+                      f"{sum(s.get('total', 0) for s in card['suites'].values())} ("
+                      + ", ".join(f"{n} {k}" for n, k in reused.items()) + "); --no-cache asks the model again")
     if hidden:
         console.print(f"[dim]{hidden} per-category corpus metrics are in report.html / report.md "
                       "(assay report RUN)[/dim]")

@@ -109,7 +109,8 @@ def evaluate(eng, suites: list, *, params, out_dir: str | Path = "runs", seed: i
              system_prompt: str | None = None, replicas: int | None = None, probe_identity: bool = False,
              command: list[str] | None = None, observer=None, judge: str | None = None,
              judge_rubrics: list[str] | None = None, recheck: int | None = None, log_to: str | None = None,
-             say: Callable[[str], None] = lambda m: None, judge_progress=None, judge_show=None) -> EvalOutcome:
+             cache: bool = True, say: Callable[[str], None] = lambda m: None, judge_progress=None,
+             judge_show=None) -> EvalOutcome:
     """Run ``suites`` on the engines ``eng`` (an ``EngineChoice``) — resumable by fingerprint — then the passes that
     read the stored records: ``judge`` (a judge spec: rubric scores of the answers), ``recheck`` (K answers asked
     again at concurrency 1 and at the run's), ``log_to`` ("mlflow"). ``say``: one-line progress messages."""
@@ -140,14 +141,19 @@ def evaluate(eng, suites: list, *, params, out_dir: str | Path = "runs", seed: i
     with eng.provide(tools=tools, replicas=replicas or 1, probe_identity=probe_identity) as eps:
         say(describe_sampling(effective_sampling(params, eps[0]), eps[0]))
         say(describe(eps[0].identity))
+        from assay.answers import AnswerCache
+
+        answers = AnswerCache.default() if cache else None
         try:
             out.result = asyncio.run(run_eval(suites, eps, out_dir=out_dir, params=params, seed=seed, limit=limit,
                                               concurrency=concurrency, command=command, fresh=fresh,
                                               suite_options=suite_opts or {}, observer=observer,
-                                              system_prompt=system_prompt))
+                                              system_prompt=system_prompt, cache=answers))
         finally:
             if observer is not None and hasattr(observer, "stop"):
                 observer.stop()
+            if answers is not None:
+                answers.close()
         result = out.result
         if judge:  # a pass over the stored records, after the eval: the runner's pipeline is untouched
             from assay.judge import provide_judge
