@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from assay.bench.crosscheck import perf_blocks, request_delta
+from assay.engines.llamacpp_perf import perf_blocks, request_delta
 from assay.bench.run import BenchOptions, run_bench
 
 LOG = """\

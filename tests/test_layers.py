@@ -81,3 +81,54 @@ def test_statistics_are_not_a_cause_of_the_judge_report_cycle():
     """Whatever else links them, no edge between judge and report is about statistics any more."""
     edges = package_edges("judge", "report") + package_edges("report", "judge")
     assert not [e for e in edges if "paired" in e or "stats" in e], edges
+
+
+# An engine's name, aliases and engine-specific keys appear only in src/assay/engines/ (the registry dispatches):
+# anything else reaches an engine through ``assay.engines`` (capabilities, facts, probes), never by comparing its
+# name or reading its keys. "remote" (the generic fallback, also an identity format) and "llama" (a GGUF
+# architecture) are too generic to check.
+ENGINE_WORDS = {"llama.cpp", "llamacpp", "vllm", "llama_amx", "vllm_metrics"}
+# (file under src/assay, word): why the string may stay there
+ENGINE_WORDS_ALLOWED = {
+    # the --llama-amx option's parameter name: the CLI declares the option and hands the value on, unread
+    ("cli/common.py", "llama_amx"): "the --llama-amx option",
+    # the command module cli/vllm.py (``assay vllm-install``), not an engine comparison
+    ("cli/__init__.py", "vllm"): "the command module cli/vllm.py",
+    # to go: the bench command prints the vLLM probe's group key; engines.check_lines(summary) replaces it
+}
+
+
+def engine_words(path: Path) -> list[tuple[int, str]]:
+    """(line, word) for every string constant in the file that is an engine's name or key, except a model preset's
+    ``default_engine`` (data: resolved through the registry)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    data = {id(kw.value) for node in ast.walk(tree) if isinstance(node, ast.Call) for kw in node.keywords
+            if kw.arg == "default_engine"}
+    data |= {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.AnnAssign) and node.value is not None
+             and isinstance(node.target, ast.Name) and node.target.id == "default_engine"}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and node.value.lower() in ENGINE_WORDS and id(node) not in data]
+
+
+def test_no_engine_names_outside_engines():
+    bad = [f"{f.relative_to(SRC)}:{line} {word!r}" for f in sorted(SRC.rglob("*.py"))
+           if not f.is_relative_to(SRC / "engines")
+           for line, word in engine_words(f) if (str(f.relative_to(SRC)), word.lower()) not in ENGINE_WORDS_ALLOWED]
+    assert not bad, ("an engine's name or key outside src/assay/engines/ (ask assay.engines instead: capabilities, "
+                     "Endpoint.facts, fact_lines, group_probe / request_probe, check_lines):\n" + "\n".join(bad))
+
+
+def test_the_engine_word_check_sees_comparisons_and_keys_but_not_preset_data(tmp_path):
+    f = tmp_path / "probe.py"
+    f.write_text('def f(ep, spec):\n    """Works on llama.cpp and vllm."""\n    if ep.engine == "vllm":\n'
+                 '        return ep.extra["llama_amx"]\n    return ModelSpec(name="x", default_engine="llama.cpp")\n\n'
+                 'class ModelSpec:\n    default_engine: str = "llama.cpp"\n')
+    assert engine_words(f) == [(3, "vllm"), (4, "llama_amx")]
+
+
+def test_every_startable_engine_is_checked():
+    from assay import engines
+
+    names = {n.lower() for e in engines.registered() if e.startable for n in (e.name, *e.aliases)}
+    assert names - {"llama"} <= ENGINE_WORDS, "add the new engine's name to ENGINE_WORDS"

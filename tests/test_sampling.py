@@ -22,7 +22,7 @@ from assay.errors import AssayError
 
 
 def _ep(stub, engine: str) -> Endpoint:
-    return Endpoint(stub.base_url, stub.model, engine=engine)
+    return stub.endpoint(engine=engine)
 
 
 def _sent(stub, engine: str, params: SamplingParams) -> dict:

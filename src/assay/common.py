@@ -116,14 +116,17 @@ def write_json_atomic(path: Path | str, obj: Any) -> None:
 
 def seeded_subset(items: list, seed: int, limit: int | None) -> list:
     """``limit`` items chosen with ``seed``, kept in their original order (so the first items of a small run are the
-    same for every model); all of them when ``limit`` is None or not smaller."""
+    same for every model); all of them when ``limit`` is None or not smaller. Nested: the items of a smaller limit
+    are among those of a larger one (the first ``limit`` of one seeded permutation), so ``--limit 50`` then
+    ``--limit 200`` shares 50 questions and their cached answers."""
     import random
 
     items = list(items)
     if limit is None or limit >= len(items):
         return items
-    keep = sorted(random.Random(seed).sample(range(len(items)), limit))
-    return [items[j] for j in keep]
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    return [items[j] for j in sorted(order[:limit])]
 
 
 # ---- digests ---------------------------------------------------------------------------------------------------------

@@ -157,31 +157,11 @@ def model_facts(endpoint) -> dict:
     """
     from assay.models import PRESETS
 
-    out = {"weight_bytes": None, "weight_source": None, "kv_bytes_per_token": None, "kv_source": None}
-    extra = getattr(endpoint, "extra", {}) or {}
-    gguf = extra.get("gguf")
-    if extra.get("weight_bytes"):
-        out["weight_bytes"] = int(extra["weight_bytes"])
-        out["weight_source"] = f"GGUF file size ({Path(gguf).name if gguf else 'engine'})"
-    if gguf:
-        try:
-            from assay.gguf_meta import arch_facts, read_metadata
+    from assay import engines
 
-            a = arch_facts(read_metadata(gguf))
-            if a["n_layers"] and a["n_kv_heads"] and a["head_dim"]:
-                # llama.cpp's KV cache is f16 by default: 2 bytes per element
-                out["kv_bytes_per_token"] = a["n_layers"] * a["n_kv_heads"] * a["head_dim"] * 2 * 2
-                out["kv_source"] = (f"GGUF metadata: {a['n_layers']} layers × {a['n_kv_heads']} KV heads × "
-                                    f"{a['head_dim']} head dim × 2 (K,V) × 2 B (f16)")
-        except Exception as e:  # metadata is a nicety here; the roofline still has the weights
-            out["kv_source"] = f"unreadable GGUF metadata ({type(e).__name__})"
-    served = extra.get("model_path")  # vLLM: the folder it loads (the bf16 copy of a GGUF preset, or a local model)
-    if out["weight_bytes"] is None and served and Path(served).is_dir():
-        files = sorted(Path(served).glob("*.safetensors"))
-        if files:
-            what = ((extra.get("identity") or {}).get("quantisation")) or "the checkpoint's dtype"
-            out["weight_bytes"] = sum(f.stat().st_size for f in files)
-            out["weight_source"] = f"{len(files)} safetensors file(s) served: {what}"
+    out = {"weight_bytes": None, "weight_source": None, "kv_bytes_per_token": None, "kv_source": None}
+    if getattr(endpoint, "engine", None):
+        out.update(engines.served_weights(endpoint))
     spec = None
     model = getattr(endpoint, "model", None)
     for p in PRESETS.values():

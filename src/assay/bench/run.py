@@ -1,5 +1,6 @@
 """``assay bench`` orchestration: prepare workloads, run each load level, sample memory, compute the roofline,
-cross-check against llama.cpp's log, and write ``runs/<run-id>/`` (manifest.json, requests.jsonl, summary.json).
+cross-check against the engine's own figures (``engines.group_probe`` / ``request_probe``), and write
+``runs/<run-id>/`` (manifest.json, requests.jsonl, summary.json).
 
 Example:
     from assay.engines import provide
@@ -20,7 +21,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from assay.bench import vllm_metrics
+from assay import engines
 from assay.bench.loadgen import closed_loop, open_loop, poisson_offsets
 from assay.bench.metrics import aggregate
 from assay.bench.sse import RequestResult, SSEPool
@@ -28,7 +29,7 @@ from assay.bench.workloads import Prepared, parse_workloads, prepare, request_bo
 from assay.errors import AssayError, EngineDied
 from assay.bench.peer import vllm_results
 from assay.common import write_json_atomic
-from assay.store import REQUESTS, BenchManifest, RunStore, iso_now, new_run_id
+from assay.store import REQUESTS, BenchManifest, RunStore, iso_now, new_run_id, register_record
 
 QUEUE_NOTE = ("the engine serves one request at a time (llama-cpp-python, behind a lock): concurrency > 1 measures "
               "queueing, not batching")
@@ -59,6 +60,9 @@ class RequestRecord(BaseModel):
     started_at: float | None = None
     send_lag_s: float | None = None
     endpoint: str | None = None
+
+
+register_record("bench", RequestRecord)  # what assay.store reads a bench run's requests.jsonl as
 
 
 @dataclass
@@ -167,7 +171,7 @@ class _Bench:
     count: Callable | None = None  # text -> tokens with the served model's tokenizer; None: estimates
     bos: int = 0
     force: bool = False
-    engine_metrics: dict | None = None  # the last level's /metrics cross-check (vLLM), see bench/vllm_metrics.py
+    engine_metrics: dict | None = None  # the last level's cross-check, as the engine names it (engines.group_probe)
 
     @property
     def ep(self):
@@ -299,7 +303,7 @@ async def _run_levels(b: _Bench, run_id: str, prepared: list[Prepared], levels, 
                            "input_tokens_target": p.input_tokens, "output_tokens_target": p.spec.output_tokens,
                            "forced": forced, **aggregate(results, dur, b.opts.slo),
                            "memory": {"peak_rss": rss, "peak_gpu": gpu},
-                           **({"vllm_metrics": b.engine_metrics} if b.engine_metrics else {})})
+                           **(b.engine_metrics or {})})
             short = [r for r in results if r.ok and forced and r.finish_reason != "length"
                      and r.output_tokens is not None and r.output_tokens < p.spec.output_tokens]
             if short:
@@ -333,7 +337,9 @@ async def _one_level(b: _Bench, p: Prepared, conc, rate, n_req, issued: int, sen
         await closed_loop(send_warm, b.opts.warmup, min(b.opts.warmup, conc or 1))
     first = issued + b.opts.warmup
     sampler.window()
-    metrics0 = await vllm_metrics.before_group(b.endpoints)  # /metrics: the engine's own figures for these requests
+    probe = engines.group_probe(b.endpoints)  # the engine's own figures for these requests (e.g. vLLM's /metrics)
+    if probe is not None and await probe.before():
+        probe = None  # nothing to read (the reason is the engine's)
     where: dict[int, str] = {}
 
     async def send(i: int, t: float):
@@ -350,7 +356,7 @@ async def _one_level(b: _Bench, p: Prepared, conc, rate, n_req, issued: int, sen
         fate = e.fate() if e.fate else None
         if fate:
             raise EngineDied(f"the engine died during the benchmark ({p.spec.name} at {label}): {fate}")
-    b.engine_metrics = await vllm_metrics.after_group(b.endpoints, metrics0, results)
+    b.engine_metrics = await probe.after(results) if probe is not None else None
     return results, dur, where, first
 
 
@@ -362,8 +368,7 @@ def _manifest(b: _Bench, run_id: str, created_at: str, machine: dict, prepared: 
         engine=ep.engine, engine_version=ep.engine_version,
         endpoints=[{"base_url": e.base_url, "model": e.model, "engine": e.engine, "engine_version": e.engine_version,
                     "context": e.context, "local": e.pid is not None,
-                    "extra": {k: v for k, v in (e.extra or {}).items()
-                              if k in ("gguf", "threads", "weight_bytes", "llama_amx")}} for e in b.endpoints],
+                    "extra": e.facts} for e in b.endpoints],  # the engine's facts, opaque (Engine.facts)
         workload={"spec": opts.workloads, "workloads": [p.to_dict() for p in prepared],
                   "template_overhead_tokens": overhead, "output_forced": b.force, "concurrency": opts.concurrency,
                   "rates": opts.rates, "requests": n_req, "duration_s": opts.duration_s, "warmup": opts.warmup,
@@ -418,11 +423,11 @@ def _roofline(ep, bandwidth: dict | None, groups: list[dict]) -> dict:
 
 
 async def _cross_check(sender: _Sender, ep, p: Prepared, force: bool, count, bos: int) -> dict:
-    from assay.bench import crosscheck as cc
-
-    if not ep.log_path or not Path(ep.log_path).is_file():
-        return {"error": "no engine log to read (the engine was not started by assay)"}
-    before = cc.read_blocks(ep.log_path)
+    """One unseen request, compared with what the engine itself measured for it (``engines.request_probe``)."""
+    probe = engines.request_probe(ep)
+    why = "the engine reports no per-request timings" if probe is None else await probe.before()
+    if why:
+        return {"error": why}
     body = request_body(ep.model, p.messages[-1], p.spec, force=force, knobs=_knobs(ep))
     r, _ = await sender.send(body, time.perf_counter())
     if not r.ok:
@@ -430,13 +435,7 @@ async def _cross_check(sender: _Sender, ep, p: Prepared, force: bool, count, bos
     if r.output_tokens is None and count is not None:
         r.output_tokens = p.spec.output_tokens if r.finish_reason == "length" else max(0, await count(r.text) - bos)
         r.input_tokens = p.prompt_tokens[-1]
-    after: list[dict] = []
-    for _ in range(20):  # the server logs right after the stream ends; give it a moment
-        await asyncio.sleep(0.1)
-        after = cc.read_blocks(ep.log_path)
-        if len(after) > len(before):
-            break
-    d = cc.request_delta(before, after)
-    if d is None:
-        return {"error": "no llama_perf_context_print lines in the engine log (is the server verbose?)"}
-    return {"workload": p.spec.name, **cc.compare(r, d), "engine_counters_cumulative": d["cumulative"]}
+    out = await probe.after([r])
+    if not out:
+        return {"error": "the engine reported nothing for the request"}
+    return out if out.get("error") else {"workload": p.spec.name, **out}

@@ -104,19 +104,10 @@ def print_bench(run, console) -> None:
                               f"(weights + KV at ~{r['context_tokens']:.0f} tokens)")
             else:
                 console.print(f"  {r['workload']}: {r.get('note', 'n/a')}")
-    cc = s.get("crosscheck")
-    if cc and not cc.get("error"):
-        o, e = cc["ours"], cc["engine"]
-        console.print(f"cross-check vs llama.cpp's log, one unseen {cc['workload']} request: "
-                      f"TTFT {_num(o['ttft_ms'])} ms vs prompt eval {_num(e['prompt_eval_ms'])} ms over "
-                      f"{e['prompt_tokens_evaluated']} tokens ({_num(cc['ttft_minus_prompt_eval_ms'], '{:+.1f}')} ms); "
-                      f"TPOT {_num(o['tpot_ms'], '{:.2f}')} ms vs eval {_num(e['ms_per_token'], '{:.2f}')} ms/token "
-                      f"over {e['eval_runs']} runs ({_num(cc['tpot_minus_engine_ms'], '{:+.2f}')} ms)")
-    from assay.bench.vllm_metrics import line as vllm_line
+    from assay import engines
 
-    for g in s["groups"]:
-        if g.get("vllm_metrics") and not g["vllm_metrics"].get("error"):
-            console.print(vllm_line(f"{g['workload']} c={g['concurrency']}", g["vllm_metrics"]))
+    for line in engines.check_lines(s):  # the engine's own timings or metrics beside ours (its probes)
+        console.print(line)
     for n in s.get("notes", []):
         console.print(f"note: {n}", style="dim")
     console.print(f"run folder: {run.run_dir}  (manifest.json, requests.jsonl, summary.json)", style="dim")
@@ -125,6 +116,8 @@ def print_bench(run, console) -> None:
 
 
 def bench_json_line(run) -> dict:
+    from assay import engines
+
     s = run.summary
     roof = s.get("roofline") or {}
     return {
@@ -137,15 +130,14 @@ def bench_json_line(run) -> dict:
                     "e2e_ms_p50": _r(g["e2e_s"]["median"]), "decode_tok_s": _f(g["decode_tok_s"]),
                     "output_throughput": _f(g["output_throughput"]), "request_throughput": _f(g["request_throughput"]),
                     "goodput_rps": _f(g.get("goodput_rps")), "peak_rss": g["memory"]["peak_rss"],
-                    "peak_gpu": g["memory"]["peak_gpu"],
-                    "vllm_metrics_diff_pct": (g.get("vllm_metrics") or {}).get("diff_pct")} for g in s["groups"]],
+                    "peak_gpu": g["memory"]["peak_gpu"]} for g in s["groups"]],
         "bandwidth_gb_s": _f(roof["bandwidth_bytes_per_s"] / 1e9) if roof.get("bandwidth_bytes_per_s") else None,
         "roofline": [{"workload": r["workload"], "bound_tok_s": _f(r.get("bound_tok_s")),
                       "achieved_tok_s": _f(r.get("achieved_tok_s")), "percent": _f(r.get("percent"))}
                      for r in roof.get("per_workload", [])],
-        "crosscheck": None if not s.get("crosscheck") or s["crosscheck"].get("error") else {
-            "ttft_minus_prompt_eval_ms": _f(s["crosscheck"]["ttft_minus_prompt_eval_ms"]),
-            "tpot_minus_engine_ms": _f(s["crosscheck"]["tpot_minus_engine_ms"])},
+        # the engine's own figures beside ours, as its probes wrote them (summary.json) and as lines for a person
+        "crosscheck": None if not s.get("crosscheck") or s["crosscheck"].get("error") else s["crosscheck"],
+        "engine_check": engines.check_lines(s),
     }
 
 

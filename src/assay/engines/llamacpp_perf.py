@@ -1,4 +1,5 @@
-"""Cross-check our client-side timings against llama.cpp's own, for the same request.
+"""The llama.cpp engine's bench cross-check: our client-side timings against llama.cpp's own, for the same request
+(``LlamaCppEngine.request_probe``; the benchmark calls it through ``engines.request_probe`` and knows nothing of it).
 
 llama-cpp-python (verbose, the server default) prints ``llama_perf_context_print`` after every completion:
 
@@ -17,8 +18,11 @@ llama.cpp's compute.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
+
+from assay.engines import Probe
 
 _P = re.compile(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
 _E = re.compile(r"(?<!prompt )eval time =\s*([\d.]+) ms /\s*(\d+) runs")
@@ -88,3 +92,43 @@ def compare(result, engine: dict) -> dict:
     if tpot_ms and eng_tpot:
         out["tpot_ratio"] = tpot_ms / eng_tpot
     return out
+
+
+class LogProbe(Probe):
+    """The perf blocks in the engine's log before one unseen request, then the block that request added."""
+
+    def __init__(self, log_path: str | None, polls: int = 20, poll_s: float = 0.1):
+        self.log_path, self.polls, self.poll_s = log_path, polls, poll_s
+        self.blocks: list[dict] = []
+
+    async def before(self) -> str | None:
+        if not self.log_path or not Path(self.log_path).is_file():
+            return "no engine log to read (the engine was not started by assay)"
+        self.blocks = read_blocks(self.log_path)
+        return None
+
+    async def after(self, results: list) -> dict | None:
+        after: list[dict] = []
+        for _ in range(self.polls):  # the server logs right after the stream ends; give it a moment
+            await asyncio.sleep(self.poll_s)
+            after = read_blocks(self.log_path)
+            if len(after) > len(self.blocks):
+                break
+        d = request_delta(self.blocks, after)
+        if d is None:
+            return {"error": "no llama_perf_context_print lines in the engine log (is the server verbose?)"}
+        return {**compare(results[-1], d), "engine_counters_cumulative": d["cumulative"]}
+
+
+def _num(x, fmt: str = "{:.1f}") -> str:
+    return "–" if x is None else fmt.format(x)
+
+
+def line(cc: dict) -> str:
+    """One printable line: ours vs llama.cpp's log for the cross-check request."""
+    o, e = cc["ours"], cc["engine"]
+    return (f"cross-check vs llama.cpp's log, one unseen {cc['workload']} request: "
+            f"TTFT {_num(o['ttft_ms'])} ms vs prompt eval {_num(e['prompt_eval_ms'])} ms over "
+            f"{e['prompt_tokens_evaluated']} tokens ({_num(cc['ttft_minus_prompt_eval_ms'], '{:+.1f}')} ms); "
+            f"TPOT {_num(o['tpot_ms'], '{:.2f}')} ms vs eval {_num(e['ms_per_token'], '{:.2f}')} ms/token "
+            f"over {e['eval_runs']} runs ({_num(cc['tpot_minus_engine_ms'], '{:+.2f}')} ms)")

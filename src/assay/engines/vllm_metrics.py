@@ -1,4 +1,5 @@
-"""Cross-check a benchmark group against vLLM's own ``/metrics`` (Prometheus text) for the same requests.
+"""The vLLM engine's bench cross-check: a benchmark group against vLLM's own ``/metrics`` (Prometheus text) for the
+same requests (``VLLMEngine.group_probe``; the benchmark calls it through ``engines.group_probe``).
 
 We scrape ``/metrics`` right before a group's timed requests (after its warm-up) and right after, and diff the
 counters and histogram sums/counts, so the engine's figures cover exactly the requests we timed (nothing else may use
@@ -22,6 +23,8 @@ import math
 import re
 
 import httpx
+
+from assay.engines import Probe
 
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 
@@ -116,31 +119,41 @@ def _headers(ep) -> dict:
     return {"Authorization": f"Bearer {ep.api_key}"} if ep.api_key else {}
 
 
-async def before_group(endpoints) -> dict | None:
-    """The scrape to diff against, when the group runs on one vLLM endpoint (several would need one each)."""
-    if len(endpoints) != 1:
-        return None
-    caps = getattr(endpoints[0], "caps", None)  # Endpoint.caps.metrics: the engine serves Prometheus /metrics
-    if not (caps.metrics if caps is not None else endpoints[0].engine == "vllm"):
-        return None
-    return await scrape(endpoints[0].root, _headers(endpoints[0]))
+class MetricsProbe(Probe):
+    """Scrape before a group's timed requests, then again (briefly waiting until vLLM's stats include every finished
+    request: the engine records a request's figures just after it ends) and compare. Its mapping is the group's
+    ``vllm_metrics``."""
+
+    key = "vllm_metrics"
+
+    def __init__(self, ep, wait_s: float = 3.0):
+        self.ep, self.wait_s = ep, wait_s
+        self.before_scrape: dict | None = None
+
+    async def before(self) -> str | None:
+        self.before_scrape = await scrape(self.ep.root, _headers(self.ep))
+        return None if self.before_scrape is not None else "the server has no /metrics"
+
+    async def after(self, results: list) -> dict | None:
+        import asyncio
+        import time
+
+        if self.before_scrape is None:
+            return None
+        n_ok = sum(1 for r in results if r.ok)
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            after = await scrape(self.ep.root, _headers(self.ep))
+            if after is None:
+                return {self.key: {"error": "the server stopped answering /metrics"}}
+            d = diff(self.before_scrape, after)
+            if d["requests"] >= n_ok and d["ttft_n"] >= n_ok or time.monotonic() > deadline:
+                return {self.key: compare(d, results)}
+            await asyncio.sleep(0.1)
 
 
-async def after_group(endpoints, before: dict | None, results, wait_s: float = 3.0) -> dict | None:
-    """Compare a group with what vLLM counted for it; waits (briefly) until its stats include every finished request
-    (the engine records a request's figures just after it ends)."""
-    import asyncio
-    import time
-
-    if before is None:
+def probe_for(endpoints) -> MetricsProbe | None:
+    """The probe, when the group runs on one endpoint that serves Prometheus /metrics (several would need one each)."""
+    if len(endpoints) != 1 or not endpoints[0].caps.metrics:
         return None
-    ep, n_ok = endpoints[0], sum(1 for r in results if r.ok)
-    deadline = time.monotonic() + wait_s
-    while True:
-        after = await scrape(ep.root, _headers(ep))
-        if after is None:
-            return {"error": "the server stopped answering /metrics"}
-        d = diff(before, after)
-        if d["requests"] >= n_ok and d["ttft_n"] >= n_ok or time.monotonic() > deadline:
-            return compare(d, results)
-        await asyncio.sleep(0.1)
+    return MetricsProbe(endpoints[0])
