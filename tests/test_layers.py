@@ -132,3 +132,54 @@ def test_every_startable_engine_is_checked():
 
     names = {n.lower() for e in engines.registered() if e.startable for n in (e.name, *e.aliases)}
     assert names - {"llama"} <= ENGINE_WORDS, "add the new engine's name to ENGINE_WORDS"
+
+
+# The packages of src/assay from the bottom up (docs/architecture.md, "Layers"): a module may import its own package
+# and anything in a lower layer, never a package of its own layer or above. So there is no import cycle between
+# packages either.
+LAYERS = [
+    {"errors"},
+    {"common"},
+    {"stats", "sandbox", "store", "models", "gguf_meta"},
+    {"engines"},
+    {"answers", "stub"},
+    {"client"},
+    {"evals", "doc"},
+    {"bench", "judge"},
+    {"report", "chat"},
+    {"flows"},
+    {"cli"},
+]
+LAYER_OF = {p: i for i, ps in enumerate(LAYERS) for p in ps}
+
+
+def _top_packages() -> set[str]:
+    return {p.stem if p.suffix == ".py" else p.name for p in SRC.iterdir()
+            if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())}
+
+
+def test_every_package_has_a_layer():
+    missing = sorted(_top_packages() - set(LAYER_OF))
+    assert not missing, f"give these packages a layer in LAYERS (and in docs/architecture.md): {missing}"
+
+
+def test_no_package_imports_its_own_layer_or_above():
+    bad = []
+    for f in sorted(SRC.rglob("*.py")):
+        mod = _module_name(f)
+        src = top_package(mod)
+        if src not in LAYER_OF:
+            continue
+        for line, m in assay_imports(f):
+            dst = top_package(m)
+            if dst and dst != src and LAYER_OF.get(dst, -1) >= LAYER_OF[src]:
+                bad.append(f"{f.relative_to(SRC.parent)}:{line} ({src}, layer {LAYER_OF[src]}) imports {m} "
+                           f"(layer {LAYER_OF.get(dst)})")
+    assert not bad, "imports up or across the layers of docs/architecture.md:\n" + "\n".join(bad)
+
+
+def test_the_layer_check_sees_an_upward_import(tmp_path):
+    f = tmp_path / "probe.py"
+    f.write_text("def g():\n    from assay.report import views\n")
+    mods = [m for _, m in assay_imports(f, package="assay.evals")]
+    assert mods == ["assay.report"] and LAYER_OF[top_package(mods[0])] >= LAYER_OF["evals"]
