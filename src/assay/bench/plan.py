@@ -272,3 +272,29 @@ def sequences_at(facts: ModelFacts, memory: int, context: int, kv_dtype: str = "
 
 __all__ = ["ModelFacts", "load_model", "fit", "seed_rows", "gpu_table", "parse_bytes", "kv_bytes", "resolve_memory",
            "SEED_ROWS"]
+
+
+def plan_report(model: str | None, *, gpu: str | None = None, gpu_mem: str | None = None, kv_dtype: str = "bf16",
+                weight_dtype: str | None = None, context: int | None = None, concurrency: int = 1,
+                utilization: float = 0.9, headroom: str | None = None, seeds: bool = False) -> dict:
+    """``assay plan`` as data: the model's facts (``facts``, a ModelFacts), KV bytes per token, the context planned,
+    and either ``fit`` (one GPU or memory size: its verdict) or ``gpus`` (the table of known GPUs); ``seed_rows`` (the
+    seeds' hardware-fit rows with our verdict) when asked or when no GPU was named. The JSON line is this without
+    ``facts`` and ``gpus``."""
+    hr = parse_bytes(headroom) if headroom else DEFAULT_HEADROOM
+    facts = load_model(model, weight_dtype)
+    per_tok = facts.kv_bytes_per_token(kv_dtype)
+    ctx = context or facts.context
+    out: dict = {"kind": "plan", "facts": facts, "model": facts.to_dict(), "kv_dtype": kv_dtype,
+                 "kv_bytes_per_token": per_tok, "context": ctx, "utilization": utilization, "headroom": hr}
+    if gpu or gpu_mem:
+        mem, label, frac = resolve_memory(gpu, gpu_mem)
+        r = fit(facts, mem, kv_dtype=kv_dtype, context=ctx, concurrency=concurrency, utilization=utilization,
+                headroom=hr, usable_fraction=frac)
+        out["fit"] = {"gpu": label, **r}
+    else:
+        out["gpus"] = gpu_table(facts, kv_dtype=kv_dtype, context=ctx, concurrency=concurrency,
+                                utilization=utilization, headroom=hr)
+    if seeds or not (gpu or gpu_mem):
+        out["seed_rows"] = seed_rows(utilization=utilization, headroom=hr)
+    return out

@@ -231,33 +231,26 @@ def register(app: typer.Typer) -> None:
         from assay.bench import plan as P
 
         console = Console(width=None if sys.stdout.isatty() else 160)
-        hr = P.parse_bytes(headroom) if headroom else P.DEFAULT_HEADROOM
-        facts = P.load_model(model, weight_dtype)
-        per_tok = facts.kv_bytes_per_token(kv_dtype)
-        ctx = context or facts.context
+        result = P.plan_report(model, gpu=gpu, gpu_mem=gpu_mem, kv_dtype=kv_dtype, weight_dtype=weight_dtype,
+                               context=context, concurrency=concurrency, utilization=utilization, headroom=headroom,
+                               seeds=seeds)
+        facts, ctx, hr, per_tok = result["facts"], result["context"], result["headroom"], result["kv_bytes_per_token"]
         console.print(f"[bold]{facts.name}[/bold]: weights {P.gib(facts.weight_bytes)} ({facts.weight_source})")
         console.print(f"KV cache: {facts.n_layers} layers × {facts.n_kv_heads} KV heads × {facts.head_dim} head dim × 2 "
                       f"(K,V) × {P.kv_bytes(kv_dtype):g} B ({kv_dtype}) = {per_tok:,.0f} B/token "
                       f"({facts.arch_source}); {ctx:,} tokens = {P.gib(per_tok * ctx)}" if ctx else "")
         console.print(f"assumes {utilization:.0%} of memory for the engine and {P.gib(hr)} headroom "
                       "(activations, CUDA context/graphs; an estimate — vLLM profiles it at start-up)", style="dim")
-        result: dict = {"kind": "plan", "model": facts.to_dict(), "kv_dtype": kv_dtype, "kv_bytes_per_token": per_tok,
-                        "context": ctx, "utilization": utilization, "headroom": hr}
-        if gpu or gpu_mem:
-            mem, label, frac = P.resolve_memory(gpu, gpu_mem)
-            r = P.fit(facts, mem, kv_dtype=kv_dtype, context=ctx, concurrency=concurrency, utilization=utilization,
-                      headroom=hr, usable_fraction=frac)
-            console.print(f"{label}: usable {P.gib(r['usable'])} − weights − headroom = {P.gib(r['kv_memory'])} for "
+        if "fit" in result:
+            r = result["fit"]
+            console.print(f"{r['gpu']}: usable {P.gib(r['usable'])} − weights − headroom = {P.gib(r['kv_memory'])} for "
                           f"KV → largest context {r['max_context']:,}; {r.get('sequences', 0)} sequence(s) of {ctx:,}")
             console.print(f"verdict: {r['verdict']}")
-            result["fit"] = {"gpu": label, **r}
         else:
-            _plan_table(console, P.gpu_table(facts, kv_dtype=kv_dtype, context=ctx, concurrency=concurrency,
-                                             utilization=utilization, headroom=hr), ctx)
-        if seeds or not (gpu or gpu_mem):
-            rows = P.seed_rows(utilization=utilization, headroom=hr)
-            _seed_table(console, rows)
-            result["seed_rows"] = rows
+            _plan_table(console, result["gpus"], ctx)
+        if "seed_rows" in result:
+            _seed_table(console, result["seed_rows"])
+        result = {k: v for k, v in result.items() if k not in ("facts", "gpus")}
         print(json.dumps(result, default=str))
 
 

@@ -142,3 +142,20 @@ def engine_options(fn=None, *, endpoint: bool = True):
     wrapper.__signature__ = sig.replace(parameters=first + added + rest, return_annotation=inspect.Signature.empty)
     wrapper.__annotations__ = {p.name: p.annotation for p in first + added + rest}
     return wrapper
+
+
+def command_line(ctx: "typer.Context") -> list[str]:
+    """The command as given, rebuilt from the parsed options (sys.argv is not the command under a test runner).
+    The API key is never stored."""
+    out = ["assay", ctx.info_name or "eval"]
+    for p in ctx.command.params:
+        v = ctx.params.get(p.name)
+        if v is None or v == p.default or p.name == "api_key" or not p.opts:
+            continue
+        flag = max(p.opts, key=len)
+        if isinstance(v, bool):
+            out.append(flag if v else (p.secondary_opts or [flag])[0])
+            continue
+        for item in (v if isinstance(v, (list, tuple)) else [v]):
+            out += [flag, str(item)]
+    return out

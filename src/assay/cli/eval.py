@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from assay.cli.common import (ENGINE_ARGS, MinPOpt, RepeatPenaltyOpt, TopKOpt, console as make_console,
+from assay.cli.common import (ENGINE_ARGS, MinPOpt, RepeatPenaltyOpt, TopKOpt, command_line, console as make_console,
                               engine_options, one_line_errors)
 from assay.flows.eval import DEFAULT_LIMIT, DEFAULT_MAX_TOKENS, DEFAULT_SUITES
 
@@ -85,23 +85,6 @@ def _footer(manifest) -> str:
     fp = manifest.fingerprint or {}
     parts.append(f"{fp.get('model')} on {fp.get('engine')}")
     return " · ".join(parts)
-
-
-def _command_line(ctx: typer.Context) -> list[str]:
-    """The command as given, rebuilt from the parsed options (sys.argv is not the command under a test runner).
-    The API key is never stored."""
-    out = ["assay", ctx.info_name or "eval"]
-    for p in ctx.command.params:
-        v = ctx.params.get(p.name)
-        if v is None or v == p.default or p.name == "api_key" or not p.opts:
-            continue
-        flag = max(p.opts, key=len)
-        if isinstance(v, bool):
-            out.append(flag if v else (p.secondary_opts or [flag])[0])
-            continue
-        for item in (v if isinstance(v, (list, tuple)) else [v]):
-            out += [flag, str(item)]
-    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -207,7 +190,7 @@ def register(app: typer.Typer) -> None:
         outcome = evaluate(
             eng, build_suites(names, opts), params=params, out_dir=out, seed=seed, limit=limit,
             concurrency=concurrency, fresh=fresh, suite_opts=opts, system_prompt=system_prompt, replicas=replicas,
-            probe_identity=probe_identity, command=_command_line(ctx), observer=RichObserver(console), judge=judge,
+            probe_identity=probe_identity, command=command_line(ctx), observer=RichObserver(console), judge=judge,
             judge_rubrics=[r.strip() for r in judge_rubric.split(",")] if judge_rubric else None, recheck=recheck,
             log_to=log_to, cache=not no_cache, say=lambda m: console.print(m, soft_wrap=True, highlight=False),
             judge_progress=judge_progress(console), judge_show=judge_show(console))

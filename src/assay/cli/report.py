@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
         McNemar p, win/tie/loss, minimum detectable difference and a verdict; warns when fingerprints differ in more
         than the model. Writes a self-contained HTML page, Markdown and JSON."""
         from assay.report import views, write_compare
-        from assay.report.compare import build_comparison
+        from assay.report.compare import build_comparison, comparison_json
 
         cmp = build_comparison(runs, runs_dir=runs_dir, bench=bench, against_claims=against_claims, seed=seed,
                                alpha=alpha, lm_eval_filter=lm_eval_filter)
@@ -121,13 +121,7 @@ def register(app: typer.Typer) -> None:
         for w in cmp.warnings:
             con.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
         con.print(f"html: {paths['html']}\nmarkdown: {paths['md']}\njson: {paths['json']}")
-        print(json.dumps({"html": str(paths["html"]), "pairs": [
-            {"suite": p.suite, "a": p.a, "b": p.b, "n": p.result.n, "diff": p.result.diff, "low": p.result.low,
-             "high": p.result.high, "p": p.result.p, "verdict": p.result.verdict} for p in cmp.pairs],
-            **({"judge": [{"a": j["a"], "b": j["b"], **{k: j["pairwise"][k] for k in (
-                "n", "wins", "ties", "losses", "diff", "low", "high", "verdict", "position_consistency")}}
-                for j in cmp.judge]} if cmp.judge else {})},
-            default=str))
+        print(json.dumps({"html": str(paths["html"]), **comparison_json(cmp)}, default=str))
 
 
     @app.command("export")

@@ -218,3 +218,16 @@ def build_comparison(refs: list[str], *, runs_dir, bench: list[str] | None = Non
         cmp.claims_meta = meta
         cmp.warnings.extend(warns)
     return cmp
+
+
+def comparison_json(cmp: "Comparison") -> dict:
+    """The machine-readable part of ``assay compare``'s last stdout line: each pair's paired test and, with a judge,
+    each pair's pairwise verdicts."""
+    out: dict = {"pairs": [{"suite": p.suite, "a": p.a, "b": p.b, "n": p.result.n, "diff": p.result.diff,
+                            "low": p.result.low, "high": p.result.high, "p": p.result.p,
+                            "verdict": p.result.verdict} for p in cmp.pairs]}
+    if cmp.judge:
+        out["judge"] = [{"a": j["a"], "b": j["b"], **{k: j["pairwise"][k] for k in (
+            "n", "wins", "ties", "losses", "diff", "low", "high", "verdict", "position_consistency")}}
+            for j in cmp.judge]
+    return out
