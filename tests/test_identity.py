@@ -151,3 +151,26 @@ def test_the_probe_is_stable_on_one_server_and_moves_with_the_prompt(embedded, m
     monkeypatch.setattr(ident, "PROBE_PROMPT", "Name three colours of the rainbow:")
     assert ident.remote_identity(embedded.base_url, embedded.model, probe=True)["probe_sha256"] != first["probe_sha256"]
 
+
+
+def test_a_look_that_misses_a_route_is_no_evidence_of_a_new_model(stub, monkeypatch):
+    """A busy server (llama-cpp-python answers one request at a time) can time out the look at /v1/models: that
+    must not read as another model and stop the run."""
+    import httpx
+
+    st = stub(reply="hello")
+    st.props = {"model_path": "/m.gguf"}
+    before = ident.remote_identity(st.base_url, st.model)
+    assert before["remote_routes"] == ["/props", "models_entry"]
+    real_get = httpx.get
+
+    def slow_models(url, *a, **kw):
+        if url.endswith("/models"):
+            raise httpx.ReadTimeout("busy")
+        return real_get(url, *a, **kw)
+
+    monkeypatch.setattr(httpx, "get", slow_models)
+    assert ident.changed(before, st.base_url, st.model) is None
+    monkeypatch.setattr(httpx, "get", real_get)
+    st.props = {"model_path": "/other.gguf"}  # every route answers and one says another file: a new model
+    assert "server facts" in ident.changed(before, st.base_url, st.model)

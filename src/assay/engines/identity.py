@@ -161,7 +161,9 @@ def remote_identity(base_url: str, model: str, *, headers: dict | None = None, p
                     seen[route] = {k: v for k, v in body.items() if k not in ("total_slots", "is_sleeping")}
         except (httpx.HTTPError, ValueError):
             pass
-    out: dict[str, Any] = {"format": "remote", "remote_sha256": stable_hash(seen)}
+    # which routes answered this look: a look that could not reach one of them (a busy server past the timeout) says
+    # nothing about the model, so ``changed`` compares only looks that saw the same routes
+    out: dict[str, Any] = {"format": "remote", "remote_sha256": stable_hash(seen), "remote_routes": sorted(seen)}
     props = seen.get("/props") or {}
     if isinstance(props.get("chat_template"), str):
         out["chat_template_sha256"] = text_digest(props["chat_template"])
@@ -179,6 +181,8 @@ def changed(before: dict | None, base_url: str, model: str, headers: dict | None
     if not before or before.get("format") != "remote":
         return None
     now = remote_identity(base_url, model, headers=headers, probe=False)
+    if set(before.get("remote_routes") or ()) - set(now.get("remote_routes") or ()):
+        return None  # this look did not reach every route the first one did: no evidence either way
     if now.get("remote_sha256") != before.get("remote_sha256"):
         return f"server facts {before.get('remote_sha256')} -> {now.get('remote_sha256')}"
     if before.get("probe_greedy_sha256"):
