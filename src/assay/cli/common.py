@@ -101,13 +101,14 @@ _ENGINE_PARAMS = (("model", ModelOpt), ("endpoint", EndpointOpt), ("engine", Eng
                   ("engine_ctx", CtxOpt), ("threads", ThreadsOpt), ("llama_amx", LlamaAmxOpt))
 
 
-def engine_options(fn=None, *, endpoint: bool = True):
+def engine_options(fn=None, *, endpoint: bool = True, model: bool = True):
     """Give a command the engine options as one group: ``fn`` declares a parameter ``eng`` (an ``EngineChoice``) and
     gets --model / --endpoint / --engine / --api-key / --ctx / --threads / --llama-amx, and the engine flags after
     ``--`` (use with ``context_settings=ENGINE_ARGS``), built into it. ``endpoint=False``: a command that always
-    starts its own engine (serve) has no --endpoint."""
+    starts its own engine (serve) has no --endpoint; ``model=False``: a command that names its models as arguments
+    (gate, review) has neither --model nor --endpoint, and applies the rest to every model."""
     if fn is None:
-        return functools.partial(engine_options, endpoint=endpoint)
+        return functools.partial(engine_options, endpoint=endpoint, model=model)
     import typer as _typer
 
     from assay.engines.choice import EngineChoice
@@ -119,7 +120,8 @@ def engine_options(fn=None, *, endpoint: bool = True):
     own = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values() if p.name != "eng"]
     ctx_param = next((p.name for p in own if p.annotation is _typer.Context), None)
     added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=None)
-             for name, ann in _ENGINE_PARAMS if endpoint or name != "endpoint"]
+             for name, ann in _ENGINE_PARAMS
+             if (endpoint and model or name != "endpoint") and (model or name != "model")]
     if ctx_param is None:
         added.insert(0, inspect.Parameter("_engine_typer_ctx", inspect.Parameter.KEYWORD_ONLY,
                                           annotation=_typer.Context))

@@ -26,7 +26,9 @@ def _ftypes() -> dict[str, int]:
 
 def requantize(src: str | Path, dst: str | Path, ftype: str = "Q4_0", *, threads: int | None = None) -> Path:
     """Write ``src`` quantised as ``ftype`` (a llama.cpp type name: Q4_0, Q4_1, Q5_0, Q8_0, Q2_K, Q3_K_S, ...) to
-    ``dst`` (atomically: a temp file renamed). Returns ``dst``; a one-line error naming the known types otherwise."""
+    ``dst`` (atomically: a temp file renamed; llama.cpp's per-tensor log in ``dst``.log). Returns ``dst``; a one-line
+    error naming the known types otherwise. On a model whose rows are not a multiple of 256 (SmolLM2-135M: 576) the
+    k-quants fall back to Q4_0 for most tensors, as llama.cpp's log says."""
     import llama_cpp
 
     types = _ftypes()
@@ -42,9 +44,17 @@ def requantize(src: str | Path, dst: str | Path, ftype: str = "Q4_0", *, threads
     params.ftype = types[key]
     params.allow_requantize = True
     params.nthread = threads or (os.cpu_count() or 1)
-    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
+    log = dst.with_name(dst.name + ".log")
+    with open(log, "wb") as sink:  # llama.cpp prints every tensor on fd 2: keep it in a log beside the file
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
     if rc != 0 or not tmp.is_file():
         tmp.unlink(missing_ok=True)
-        raise AssayError(f"llama.cpp could not quantise {src} as {key} (return code {rc})")
+        raise AssayError(f"llama.cpp could not quantise {src} as {key} (return code {rc}; see {log})")
     os.replace(tmp, dst)
     return dst
