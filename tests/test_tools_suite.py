@@ -192,7 +192,7 @@ def test_aggregate_per_mode_and_category():
 
 def test_endpoint_without_tool_calling_is_one_line(stub):
     st = stub()
-    plain = Endpoint(st.base_url, "m", engine="llama.cpp")
+    plain = st.endpoint("m", engine="llama.cpp")
     suite = get_suite("tools")
 
     async def go(ep):
@@ -201,8 +201,8 @@ def test_endpoint_without_tool_calling_is_one_line(stub):
 
     with pytest.raises(AssayError, match="without tool calling.*modes=prompted"):
         asyncio.run(go(plain))
-    asyncio.run(go(Endpoint(st.base_url, "m", engine="llama.cpp", extra={"tool_format": "chatml-function-calling"})))
-    asyncio.run(go(Endpoint(st.base_url, "m")))  # a remote server: unknown, so it is tried
+    asyncio.run(go(st.endpoint("m", engine="llama.cpp", extra={"tool_format": "chatml-function-calling"})))
+    asyncio.run(go(st.endpoint("m")))  # a remote server: unknown, so it is tried
 
 
 def test_bfcl_loader(tmp_path):

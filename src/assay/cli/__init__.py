@@ -33,7 +33,7 @@ def _main() -> None:
 
 
 # Each module defines register(app). Missing modules are skipped so partial installs still work.
-for _name in ("serve", "eval", "bench", "chat", "report", "doc", "vllm", "judge"):
+for _name in ("serve", "eval", "bench", "chat", "report", "doc", "vllm", "judge", "gate", "review", "llamaserver"):
     try:
         _mod = importlib.import_module(f"assay.cli.{_name}")
     except ModuleNotFoundError as _e:

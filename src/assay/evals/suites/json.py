@@ -22,13 +22,21 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any, Iterable
 
-from assay.errors import AssayError
-from assay.evals.base import Metric, as_records, Record, Sample, Score, Suite, SuiteOptions
 from assay.common import data_path, fenced_blocks, file_digest, read_jsonl, split_think
+from assay.errors import AssayError
+from assay.evals.base import (
+    Metric,
+    Record,
+    Sample,
+    Score,
+    Suite,
+    SuiteOptions,
+    as_records,
+)
+from assay.evals.jsonmatch import values_equal
 from assay.stats import proportion_summary
 
 DATA = data_path("json_tasks.jsonl")
@@ -86,34 +94,15 @@ def _norm_str(s: str) -> str:
     return s[4:] if s.startswith("the ") else s
 
 
+def _str_equal(got: str, want: str) -> bool:
+    a, b = _norm_str(want), _norm_str(got)
+    return a == b or a.replace(" ", "") == b.replace(" ", "")
+
+
 def values_match(expected: Any, got: Any) -> bool:
-    """Expected value vs answer: dicts by expected keys, lists in order (scalars as multisets), loose strings/numbers."""
-    if isinstance(expected, dict):
-        return isinstance(got, dict) and all(k in got and values_match(v, got[k]) for k, v in expected.items())
-    if isinstance(expected, list):
-        if not isinstance(got, list) or len(got) != len(expected):
-            return False
-        if all(not isinstance(e, (dict, list)) for e in expected):
-            left = list(got)
-            for e in expected:  # multiset: each expected scalar consumes one matching answer item
-                hit = next((i for i, g in enumerate(left) if values_match(e, g)), None)
-                if hit is None:
-                    return False
-                left.pop(hit)
-            return True
-        return all(values_match(e, g) for e, g in zip(expected, got))
-    if expected is None:
-        return got is None
-    if isinstance(expected, bool) or isinstance(got, bool):
-        return expected is got
-    if isinstance(expected, (int, float)):
-        return isinstance(got, (int, float)) and math.isclose(expected, got, rel_tol=1e-6, abs_tol=1e-9)
-    if isinstance(expected, str):
-        if not isinstance(got, str):
-            return False
-        a, b = _norm_str(expected), _norm_str(got)
-        return a == b or a.replace(" ", "") == b.replace(" ", "")
-    return expected == got
+    """Expected value vs answer: dicts by expected keys, lists in order (scalars as multisets), loose strings/numbers
+    (``assay.evals.jsonmatch`` with a relative tolerance of 1e-6)."""
+    return values_equal(got, expected, rel_tol=1e-6, str_equal=_str_equal)
 
 
 def score_json(completion: str | None, schema: dict, expected: dict) -> Score:

@@ -27,9 +27,9 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,19 @@ from typing import Any
 from assay.client import ToolCall
 from assay.common import data_path, file_digest, read_jsonl, split_think
 from assay.errors import AssayError, DataError
-from assay.evals.base import Metric, Record, Sample, Score, Suite, SuiteOptions, Turn, as_records
+from assay.evals import jsonmatch
+from assay.evals.base import (
+    Metric,
+    Record,
+    Sample,
+    Score,
+    Suite,
+    SuiteOptions,
+    Turn,
+    as_records,
+)
+from assay.evals.bfcl import prompt as bfcl_prompt
+from assay.evals.bfcl.score import score_single
 from assay.stats import proportion_summary
 
 DATA = data_path("tools_tasks.jsonl")
@@ -84,32 +96,22 @@ def _type_ok(value: Any, schema: dict) -> str | None:
     return None
 
 
+def _str_equal(got: str, want: str) -> bool:
+    return _norm(got) == _norm(want)
+
+
+def _acceptable_dict(got: Any, want: dict, eq) -> bool:
+    # a nested object: each expected key maps to its acceptable values (BFCL), "" meaning it may be left out
+    if not isinstance(got, dict) or set(got) - set(want):
+        return False
+    return all((k in got and any(eq(got[k], a) for a in _acceptable(w) if a != "")) or
+               (k not in got and "" in _acceptable(w)) for k, w in want.items())
+
+
 def values_equal(got: Any, want: Any) -> bool:
-    if isinstance(want, dict):
-        # a nested object: each expected key maps to its acceptable values (BFCL), "" meaning it may be left out
-        if not isinstance(got, dict) or set(got) - set(want):
-            return False
-        return all((k in got and any(values_equal(got[k], a) for a in _acceptable(w) if a != "")) or
-                   (k not in got and "" in _acceptable(w)) for k, w in want.items())
-    if isinstance(want, list):
-        if not isinstance(got, list) or len(got) != len(want):
-            return False
-        if all(not isinstance(w, (dict, list)) for w in want):  # arrays of scalars: as multisets
-            left = list(got)
-            for w in want:
-                hit = next((i for i, g in enumerate(left) if values_equal(g, w)), None)
-                if hit is None:
-                    return False
-                left.pop(hit)
-            return True
-        return all(values_equal(g, w) for g, w in zip(got, want))
-    if isinstance(want, bool) or isinstance(got, bool):
-        return got is want
-    if isinstance(want, (int, float)):
-        return isinstance(got, (int, float)) and math.isclose(got, want, rel_tol=REL_TOL, abs_tol=1e-9)
-    if isinstance(want, str):
-        return isinstance(got, str) and _norm(got) == _norm(want)
-    return got == want
+    """``rules=assay`` equality (``assay.evals.jsonmatch``): numbers within a relative 1e-3, strings case-, space- and
+    punctuation-insensitive, arrays of scalars as multisets, nested objects as "key → acceptable values"."""
+    return jsonmatch.values_equal(got, want, rel_tol=REL_TOL, str_equal=_str_equal, dict_equal=_acceptable_dict)
 
 
 def _acceptable(w: Any) -> list:
@@ -276,8 +278,52 @@ def load_bfcl(path: str | Path, answers: str | Path | None = None) -> list[dict]
         expected = [{"name": name, "arguments": args} for gt in truth.get(tid, []) for name, args in gt.items()]
         fns = [{**f, "parameters": bfcl_schema(f.get("parameters") or {})} for f in
                (functions if isinstance(functions, list) else [functions])]
-        tasks.append({"id": tid, "category": cat, "question": text, "functions": fns, "expected": expected})
+        tasks.append({"id": tid, "category": cat, "question": text, "functions": fns, "expected": expected,
+                      "docs": functions if isinstance(functions, list) else [functions],
+                      "truth": truth.get(tid, []), "bfcl_category": _bfcl_id_category(tid, cat)})
     return tasks
+
+
+def _bfcl_id_category(task_id: str, fallback: str) -> str:
+    """BFCL's category from an item id (``simple_python_12`` → simple_python, ``live_multiple_3-1-0`` →
+    live_multiple)."""
+    head = task_id.rsplit("_", 1)[0] if "_" in task_id else ""
+    return head or fallback
+
+
+# ---- rules=bfcl on assay's own tasks: their JSON Schema read back into BFCL's Python type names -----------------------
+_TO_BFCL = {"number": "float", "object": "dict", "integer": "integer", "string": "string", "boolean": "boolean",
+            "array": "array"}
+
+
+def _bfcl_prop(v: dict) -> dict:
+    v = copy.deepcopy(v)
+    t = v.get("type")
+    v["type"] = _TO_BFCL.get(t, t) if isinstance(t, str) else "any"
+    if isinstance(v.get("items"), dict):
+        v["items"] = _bfcl_prop(v["items"])
+    if isinstance(v.get("properties"), dict):
+        v["properties"] = {k: _bfcl_prop(x) for k, x in v["properties"].items()}
+    return v
+
+
+def bfcl_doc(f: dict) -> dict:
+    """An assay task's function (JSON Schema) as a BFCL function doc (``dict``, ``float``, ``required`` always set)."""
+    params = f.get("parameters") or {}
+    return {"name": f["name"], "description": f.get("description", ""),
+            "parameters": {"type": "dict", "properties": {k: _bfcl_prop(v) for k, v in
+                                                           (params.get("properties") or {}).items()},
+                           "required": list(params.get("required") or [])}}
+
+
+def with_bfcl_view(task: dict) -> dict:
+    """A task with BFCL's view added when it lacks one: docs, ground truth ``[{name: {param: [acceptable]}}]`` and
+    category."""
+    if "docs" in task:
+        return task
+    return {**task, "docs": [bfcl_doc(f) for f in task["functions"]],
+            "truth": [{e["name"]: e.get("arguments") or {}} for e in task["expected"]],
+            "bfcl_category": task["category"]}
 
 
 def _tool(f: dict) -> dict:
@@ -287,42 +333,55 @@ def _tool(f: dict) -> dict:
                                              "parameters": f.get("parameters") or {"type": "object", "properties": {}}}}
 
 
+RULES = ("bfcl", "assay")
+
+
 class ToolsSuite(Suite):
     name = "tools"
-    version = "1"
+    version = "2"  # 2: BFCL-exact scoring, BFCL's prompt and call syntax by default (rules=bfcl)
     binary = True
     metric = "accuracy"
-    prompt_template = PROMPTED_SYSTEM
+    prompt_template = bfcl_prompt.SYSTEM_PROMPT
 
     class Options(SuiteOptions):
         modes: str = ",".join(MODES)
         data: str | None = None
         answers: str | None = None
+        rules: str = "bfcl"
 
     def __init__(self, **options):
         super().__init__(**options)
         modes = [m.strip() for m in self.options.modes.split(",") if m.strip()]
         bad = [m for m in modes if m not in MODES]
         if bad or not modes:
-            raise AssayError(f"tools: unknown mode {', '.join(bad) or '(none)'}: choose from {', '.join(MODES)}")
+            raise AssayError(f"{self.name}: unknown mode {', '.join(bad) or '(none)'}: choose from {', '.join(MODES)}")
+        if self.options.rules not in RULES:
+            raise AssayError(f"{self.name}: unknown rules {self.options.rules!r}: choose from {', '.join(RULES)}")
         self.modes = modes
+        self.rules = self.options.rules
+        self.prompt_template = bfcl_prompt.SYSTEM_PROMPT if self.rules == "bfcl" else PROMPTED_SYSTEM
         self.requires = ("tools",) if "native" in modes else ()
+        self.tasks, self._digest = self.load_tasks()
+
+    def load_tasks(self) -> tuple[list[dict], str]:
         if self.options.data is None:
-            self.tasks, self._digest = read_jsonl(DATA), file_digest(DATA)
+            tasks, digest = read_jsonl(DATA), file_digest(DATA)
         else:
-            self.tasks = load_bfcl(self.options.data, self.options.answers)
-            self._digest = file_digest(self.options.data)
+            tasks, digest = load_bfcl(self.options.data, self.options.answers), file_digest(self.options.data)
+        if self.rules == "bfcl":
+            tasks = [with_bfcl_view(t) for t in tasks]
+        return tasks, digest
 
     def data_hash(self) -> str:
-        return f"{self._digest}:{','.join(self.modes)}"
+        return f"{self._digest}:{','.join(self.modes)}:{self.rules}"
 
     async def prepare(self, client) -> None:
         if "native" in self.modes and all(ep.caps.tools == "none" for ep in client.endpoints):
             ep = client.endpoints[0]
             raise AssayError(
-                f"tools: {ep.base_url} ({ep.engine}) was started without tool calling, so native mode cannot run: "
-                "let assay start the engine (`assay eval --suite tools` does it tool-ready), start it with "
-                "`assay serve --tools`, or measure only the prompted mode with --suite-opt modes=prompted")
+                f"{self.name}: {ep.base_url} ({ep.engine}) was started without tool calling, so native mode cannot "
+                f"run: let assay start the engine (`assay eval --suite {self.name}` does it tool-ready), start it "
+                "with `assay serve --tools`, or measure only the prompted mode with --suite-opt modes=prompted")
 
     def samples(self, seed: int, limit: int | None):
         # limit counts tasks, interleaved over the categories; each task runs in every mode
@@ -332,25 +391,41 @@ class ToolsSuite(Suite):
         order = [t for group in itertools.zip_longest(*by_cat.values()) for t in group if t is not None]
         for t in order[:limit]:
             for mode in self.modes:
-                yield Sample(id=f"{t['id']}/{mode}", category=f"{mode}/{t['category']}", target=t["expected"],
-                             input={"question": t["question"], "functions": t["functions"], "mode": mode,
-                                    "task_id": t["id"]})
+                yield self.make_sample(t, mode)
+
+    def make_sample(self, t: dict, mode: str) -> Sample:
+        inp = {"question": t["question"], "functions": t["functions"], "mode": mode, "task_id": t["id"]}
+        if self.rules == "bfcl":
+            inp.update(docs=t["docs"], bfcl_category=t["bfcl_category"])
+            return Sample(id=f"{t['id']}/{mode}", category=f"{mode}/{t['category']}", target=t["truth"], input=inp)
+        return Sample(id=f"{t['id']}/{mode}", category=f"{mode}/{t['category']}", target=t["expected"], input=inp)
 
     def messages(self, sample: Sample) -> list[dict]:
-        user = {"role": "user", "content": sample.input["question"]}
+        q = sample.input["question"]
+        user = list(q) if isinstance(q, list) else [{"role": "user", "content": q}]
         if sample.input["mode"] == "native":
-            return [user]
+            return user
+        if self.rules == "bfcl":
+            return bfcl_prompt.prompted_messages(user, sample.input["docs"])
         fns = json.dumps([_tool(f)["function"] for f in sample.input["functions"]], ensure_ascii=False)
-        return [{"role": "system", "content": self.prompt_template.format(functions=fns)}, user]
+        return [{"role": "system", "content": self.prompt_template.format(functions=fns)}, *user]
+
+    def tools_param(self, sample: Sample) -> list[dict]:
+        if self.rules == "bfcl":
+            return bfcl_prompt.openai_tools(sample.input["docs"])
+        return [_tool(f) for f in sample.input["functions"]]
 
     async def converse(self, sample: Sample, chat) -> None:
         if sample.input["mode"] == "native":
-            await chat.ask({"tools": [_tool(f) for f in sample.input["functions"]]})
+            await chat.ask({"tools": self.tools_param(sample)})
         else:
             await chat.ask()
 
     def score(self, completion: str, sample: Sample) -> Score:
         """A reply text alone: prompted-mode scoring (native calls live in the turns)."""
+        if self.rules == "bfcl":
+            return score_single(Turn(completion=completion), "prompted", sample.input["docs"], sample.target or [],
+                                sample.input["bfcl_category"])
         calls, why = parse_prompted(completion)
         if why:
             return Score(0.0, extracted=(completion or "")[:200], reason=why, parsed=False)
@@ -358,6 +433,9 @@ class ToolsSuite(Suite):
 
     def score_turns(self, turns: list[Turn], sample: Sample) -> Score:
         last = turns[-1] if turns else Turn()
+        if self.rules == "bfcl":
+            return score_single(last, sample.input["mode"], sample.input["docs"], sample.target or [],
+                                sample.input["bfcl_category"])
         if sample.input["mode"] == "native":
             return match_calls(list(last.tool_calls), sample.target or [], sample.input["functions"])
         return self.score(last.completion or "", sample)
