@@ -148,3 +148,14 @@ def test_a_larger_limit_asks_only_the_new_samples(stub, tmp_path):
     no_cache = run(["math"], [_ep(st)], limit=6, fresh=True, out_dir=tmp_path / "runs",
                    params=SamplingParams(max_tokens=16))
     assert st.count == 12 and no_cache.summary["suites"]["math"].get("cached") is None
+
+
+@pytest.mark.engine
+def test_llama_cpp_seeded_sampling_is_reproducible_as_its_capabilities_declare(embedded):
+    """The answer cache reuses a sampled answer only where the engine declares seeded sampling reproducible:
+    llama.cpp does (Capabilities.seeded); the same seed at temperature 0.9 must give the same answer twice."""
+    assert embedded.caps.seeded
+    hot = SamplingParams(max_tokens=24, temperature=0.9, top_p=1.0, seed=7)
+    first = _ask(embedded, None, hot, text="Tell me a short story about a fox.")
+    again = _ask(embedded, None, hot, text="Tell me a short story about a fox.")
+    assert first.completion_tokens and first.raw_text == again.raw_text

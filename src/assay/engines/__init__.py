@@ -23,7 +23,7 @@ from assay.errors import AssayError
 # The engines that ship with assay: each module declares one ``Engine`` and registers it (``register``) when imported.
 # Adding an engine is one file, engines/<name>.py, and one line here (or an entry point in the group
 # ``assay.engines`` naming the module, for an engine in another package).
-BUILTIN = ("assay.engines.llamacpp", "assay.engines.vllm", "assay.engines.remote")
+BUILTIN = ("assay.engines.llamacpp", "assay.engines.vllm", "assay.engines.llamaserver", "assay.engines.remote")
 
 
 # Sampling knobs beyond temperature and top_p (which every request carries) that servers fill in when a request leaves
@@ -58,10 +58,13 @@ class Capabilities:
     # llama-cpp-python 0.3's {"type": "json_object", "schema": S} (it answers 422 to the OpenAI form)
     json_schema: Literal["openai", "json_object"] = "openai"
     tokenize_routes: tuple[str, ...] = ("/extras/tokenize", "/tokenize")  # tried in this order
+    tokenize_text_field: str = "prompt"  # the field /tokenize reads the text from (vLLM: prompt; llama-server: content)
     # tokenizer in this process, for an engine we serve from a GGUF (no queueing behind generations)
     local_tokenizer: Callable[[str], list[int]] | None = field(default=None, repr=False, compare=False)
     batching: bool = True  # False: one request at a time (concurrency measures queueing)
     forces_output: bool = False  # honours ignore_eos / min_tokens, so benchmarks can force the output length
+    # a request's ``seed`` makes a sampled (temperature > 0) answer reproducible, so the answer cache may reuse it
+    seeded: bool = False
     timing_log: bool = False  # writes per-request timings to its log (the bench cross-check reads them)
     metrics: bool = False  # Prometheus /metrics with per-request histograms
     device: Literal["cpu", "gpu", "unknown"] = "unknown"

@@ -147,7 +147,8 @@ class LlamaCppEngine(Engine):
     name, aliases, sniff_order = "llama.cpp", ("llamacpp", "llama"), 20
 
     def capabilities(self, *, gguf=None, device="unknown", tool_format=None) -> Capabilities:
-        return Capabilities(json_schema="json_object", tokenize_routes=("/extras/tokenize", "/tokenize"),
+        # seeded: llama-cpp-python seeds its sampler from the request's seed and serves one request at a time
+        return Capabilities(json_schema="json_object", tokenize_routes=("/extras/tokenize", "/tokenize"), seeded=True,
                             local_tokenizer=local_tokenizer(gguf), batching=False, forces_output=True,
                             timing_log=True, device="cpu" if device == "unknown" else device,  # type: ignore[arg-type]
                             sampling=SAMPLING, **self.tool_caps(tool_format))
