@@ -32,7 +32,7 @@ from assay.evals.bfcl import prompt as bp
 from assay.evals.bfcl.decode import is_empty_execution
 from assay.evals.bfcl.multiturn import MAX_STEPS, Env, check_multi_turn
 from assay.evals.bfcl.score import model_turns, step_calls
-from assay.evals.suites.tools import MODES, ToolsSuite
+from assay.evals.suites.tools import MODES, ToolsSuite, call_rate_metrics
 from assay.stats import bootstrap_corpus_ci, proportion_summary
 
 
@@ -164,14 +164,7 @@ class BfclSuite(ToolsSuite):
                     kind = "bootstrap"
                 out.append(Metric.of(f"bfcl_{name}", summary, category=mode, kind=kind, key=f"{mode}/bfcl_{name}",
                                      detail=False))
-            n = len(rows)
-            unparsed = sum(r.status == "unparsed" for r in rows)
-            out.append(Metric.of("unparsed_rate", proportion_summary(unparsed, n), category=mode, kind="proportion",
-                                 key=f"{mode}/unparsed_rate", detail=False))
-            calls = [r for r in rows if r.target]
-            no_call = sum(1 for r in calls if (r.score.extra or {}).get("n_calls") == 0)
-            out.append(Metric.of("no_call_rate", proportion_summary(no_call, len(calls)), category=mode,
-                                 kind="proportion", key=f"{mode}/no_call_rate"))
+            out += call_rate_metrics(rows, mode)
         return out
 
 

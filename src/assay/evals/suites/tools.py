@@ -455,11 +455,16 @@ class ToolsSuite(Suite):
                 if sub:
                     out.append(Metric.of("accuracy", proportion_summary(int(sum(r.value for r in sub)), len(sub)),
                                          category=f"{mode}/{cat}", kind="proportion", key=f"{mode}/{cat}/accuracy"))
-            unparsed = sum(r.status == "unparsed" for r in rows)
-            out.append(Metric.of("unparsed_rate", proportion_summary(unparsed, n), category=mode, kind="proportion",
-                                 key=f"{mode}/unparsed_rate", detail=False))
-            calls = [r for r in rows if r.target]
-            no_call = sum(1 for r in calls if (r.score.extra or {}).get("n_calls") == 0)
-            out.append(Metric.of("no_call_rate", proportion_summary(no_call, len(calls)), category=mode,
-                                 kind="proportion", key=f"{mode}/no_call_rate"))
+            out += call_rate_metrics(rows, mode)
         return out
+
+
+def call_rate_metrics(rows: list[Record], mode: str) -> list[Metric]:
+    """Per mode: the share of unparsed replies, and of samples that needed a call where the model made none."""
+    unparsed = sum(r.status == "unparsed" for r in rows)
+    calls = [r for r in rows if r.target]
+    no_call = sum(1 for r in calls if (r.score.extra or {}).get("n_calls") == 0)
+    return [Metric.of("unparsed_rate", proportion_summary(unparsed, len(rows)), category=mode, kind="proportion",
+                      key=f"{mode}/unparsed_rate", detail=False),
+            Metric.of("no_call_rate", proportion_summary(no_call, len(calls)), category=mode, kind="proportion",
+                      key=f"{mode}/no_call_rate")]
