@@ -18,7 +18,7 @@ from typing import Annotated, Optional
 import typer
 
 from assay.cli.common import ApiKeyOpt, console, one_line_errors
-from assay.cli.render import pct, judge_progress, judge_show, print_warnings
+from assay.cli.render import judge_progress, judge_show, pct, print_warnings, render_arena
 
 JudgeOpt = Annotated[Optional[str], typer.Option(
     "--judge", "-j", help="The judge: an OpenAI-compatible URL, 'embedded' (SmolLM2-135M, a smoke run: a weak "
@@ -133,42 +133,13 @@ def register(app: typer.Typer) -> None:
     ):
         """Bradley-Terry ratings (Elo scale, 95 % bootstrap intervals) and a win-rate matrix from arena votes, plus
         thumbs up / down per model from ordinary chats. The last stdout line is one JSON object."""
-        from rich.table import Table
-
         from assay.chat.history import default_db_path
         from assay.chat.votes import arena_report as build, export_votes
 
         path = db or default_db_path()
         rep = build(path, seed=seed, n_boot=n_boot, prior=prior)
         con = console()
-        t = Table(title=f"arena ratings ({rep['votes']} votes; Bradley–Terry, Elo scale, 95 % bootstrap CI)")
-        for h in ("rank", "model", "rating", "95 % CI", "games"):
-            t.add_column(h)
-        bt = rep["bt"]
-        for i, m in enumerate(bt["ranking"], 1):
-            r, lo, hi = bt["ratings"].get(m), bt["low"].get(m), bt["high"].get(m)
-            t.add_row(str(i), m, "—" if r is None else f"{r:.0f}",
-                      "—" if lo is None or hi is None else f"[{lo:.0f}, {hi:.0f}]", str(bt["games"][m]))
-        con.print(t)
-        models = sorted(rep["win_matrix"])
-        if models:
-            w = Table(title="win rate of row over column (ties ½), n")
-            w.add_column("")
-            for m in models:
-                w.add_column(m)
-            for a in models:
-                w.add_row(a, *["—" if a == b or b not in rep["win_matrix"][a] else
-                               f"{rep['win_matrix'][a][b]['rate']:.0%} (n = {rep['win_matrix'][a][b]['n']})"
-                               for b in models])
-            con.print(w)
-        con.print("votes: " + ", ".join(f"{k} {v}" for k, v in rep["vote_counts"].items()))
-        if rep["thumbs"]:
-            th = Table(title="thumbs on ordinary replies (share up, Wilson 95 % CI)")
-            for h in ("model", "up", "down", "share up"):
-                th.add_column(h)
-            for m, s in rep["thumbs"].items():
-                th.add_row(m, str(s["up"]), str(s["down"]), pct(s["share_up"]))
-            con.print(th)
+        render_arena(con, rep)
         if export:
             n = export_votes(path, export)
             con.print(f"exported {n} votes to {export}")

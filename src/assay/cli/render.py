@@ -101,3 +101,37 @@ def rich_table(title: str, header: list[str], rows: list[list[str]], *, caption:
     for row in rows:
         t.add_row(*[str(c) for c in row], style=style_for(row) if style_for else None)
     return t
+
+
+def render_arena(con, rep: dict) -> None:
+    """The arena report's tables: Bradley-Terry ratings, the win matrix, vote counts, thumbs."""
+    from rich.table import Table
+
+    t = Table(title=f"arena ratings ({rep['votes']} votes; Bradley–Terry, Elo scale, 95 % bootstrap CI)")
+    for h in ("rank", "model", "rating", "95 % CI", "games"):
+        t.add_column(h)
+    bt = rep["bt"]
+    for i, m in enumerate(bt["ranking"], 1):
+        r, lo, hi = bt["ratings"].get(m), bt["low"].get(m), bt["high"].get(m)
+        t.add_row(str(i), m, "—" if r is None else f"{r:.0f}",
+                  "—" if lo is None or hi is None else f"[{lo:.0f}, {hi:.0f}]", str(bt["games"][m]))
+    con.print(t)
+    models = sorted(rep["win_matrix"])
+    if models:
+        w = Table(title="win rate of row over column (ties ½), n")
+        w.add_column("")
+        for m in models:
+            w.add_column(m)
+        for a in models:
+            w.add_row(a, *["—" if a == b or b not in rep["win_matrix"][a] else
+                           f"{rep['win_matrix'][a][b]['rate']:.0%} (n = {rep['win_matrix'][a][b]['n']})"
+                           for b in models])
+        con.print(w)
+    con.print("votes: " + ", ".join(f"{k} {v}" for k, v in rep["vote_counts"].items()))
+    if rep["thumbs"]:
+        th = Table(title="thumbs on ordinary replies (share up, Wilson 95 % CI)")
+        for h in ("model", "up", "down", "share up"):
+            th.add_column(h)
+        for m, s in rep["thumbs"].items():
+            th.add_row(m, str(s["up"]), str(s["down"]), pct(s["share_up"]))
+        con.print(th)
