@@ -118,6 +118,14 @@ class CpuFamily:
         return server
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that starts the real llama.cpp server (through the ``cpu_family`` fixture: ``embedded``, the tools
+    suite's server, ...) is an ``engine`` test whether or not it says so, so ``-m "not engine"`` leaves it out."""
+    for item in items:
+        if "cpu_family" in getattr(item, "fixturenames", ()) and item.get_closest_marker("engine") is None:
+            item.add_marker(pytest.mark.engine)
+
+
 def pytest_generate_tests(metafunc):
     if "cpu_family" in metafunc.fixturenames:
         metafunc.parametrize("cpu_family", families(), indirect=True, scope="session", ids=lambda f: f"cpu-{f}")

@@ -271,14 +271,14 @@ def _conversation_record(rec: Record, chat: "Conversation") -> Record:
 
     last = turns[-1]
     cut = any(t.finish_reason == "length" for t in turns)
+    cached = all(t.cached for t in turns)  # every call's answer came from the answer cache
     return rec.model_copy(update=dict(
         messages=chat.messages, turns=turns, completion=last.completion, reasoning=last.reasoning,
         finish_reason="length" if cut else last.finish_reason, prompt_tokens=total("prompt_tokens"),
         prompt_tokens_source=None if total("prompt_tokens") is None else "+".join(
             sorted({t.prompt_tokens_source or "?" for t in turns})),
         completion_tokens=total("completion_tokens"), ttft_s=turns[0].ttft_s,
-        e2e_s=None if chat.cached else sum(t.e2e_s or 0.0 for t in turns), endpoint=chat.endpoint,
-        cached=chat.cached))
+        e2e_s=None if cached else sum(t.e2e_s or 0.0 for t in turns), endpoint=chat.endpoint, cached=cached))
 
 
 async def score_conversation(scorer: Scorer, suite_name: str, turns: list[Turn], sample: Sample) -> Score:
@@ -298,7 +298,6 @@ class Conversation:
         self.client, self.params = client, params
         self.messages: list[dict] = list(messages)
         self.turns: list[Turn] = []
-        self.cached = False  # every call so far came from the answer cache
         self.request_s = 0.0
         self.endpoint: str | None = None  # the server of the last reply
 
@@ -314,7 +313,6 @@ class Conversation:
         self.request_s += comp.e2e_s
         self.endpoint = comp.endpoint
         self.messages.append(comp.message())
-        self.cached = comp.cached if not self.turns else (self.cached and comp.cached)
         self.turns.append(Turn(
             sent=sent, completion=comp.text, reasoning=comp.reasoning, finish_reason=comp.finish_reason,
             think_unclosed=comp.think_unclosed, prompt_tokens=comp.prompt_tokens,
