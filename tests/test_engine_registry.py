@@ -94,7 +94,7 @@ def test_the_builtin_engines_are_registered_and_an_unknown_one_is_one_line():
     names = [e.name for e in engines.registered()]
     assert {"llama.cpp", "vllm", "remote"} <= set(names)
     assert engines.engine_name("LlamaCPP") == "llama.cpp" and engines.engine_name("vllm") == "vllm"
-    with pytest.raises(AssayError, match="unknown engine 'nope': use llama.cpp or vllm"):
+    with pytest.raises(AssayError, match="unknown engine 'nope': use llama.cpp, vllm or llama-server"):
         engines.engine_name("nope")
     with pytest.raises(AssayError, match="unknown engine 'remote'"):
         engines.engine_name("remote")  # reached through a URL only

@@ -87,13 +87,15 @@ def test_statistics_are_not_a_cause_of_the_judge_report_cycle():
 # anything else reaches an engine through ``assay.engines`` (capabilities, facts, probes), never by comparing its
 # name or reading its keys. "remote" (the generic fallback, also an identity format) and "llama" (a GGUF
 # architecture) are too generic to check.
-ENGINE_WORDS = {"llama.cpp", "llamacpp", "vllm", "llama_amx", "vllm_metrics"}
+ENGINE_WORDS = {"llama.cpp", "llamacpp", "vllm", "llama_amx", "vllm_metrics", "llama-server", "llamaserver",
+                "llama.cpp-server", "llama_server_metrics", "llama_server_timings"}
 # (file under src/assay, word): why the string may stay there
 ENGINE_WORDS_ALLOWED = {
     # the --llama-amx option's parameter name: the CLI declares the option and hands the value on, unread
     ("cli/common.py", "llama_amx"): "the --llama-amx option",
     # the command module cli/vllm.py (``assay vllm-install``), not an engine comparison
     ("cli/__init__.py", "vllm"): "the command module cli/vllm.py",
+    ("cli/__init__.py", "llamaserver"): "the command module cli/llamaserver.py (assay llama-server-build)",
     # to go: the bench command prints the vLLM probe's group key; engines.check_lines(summary) replaces it
 }
 

@@ -656,7 +656,8 @@ class Client:
             self._http = httpx.AsyncClient(timeout=120.0)
         root = ep.base_url.rstrip("/").removesuffix("/v1")
         headers = {"Authorization": f"Bearer {ep.api_key}"} if ep.api_key else {}
-        bodies = {"/extras/tokenize": {"input": text}, "/tokenize": {"model": ep.model, "prompt": text}}
+        bodies = {"/extras/tokenize": {"input": text},
+                  "/tokenize": {"model": ep.model, ep.caps.tokenize_text_field: text}}
         for route in ep.caps.tokenize_routes:
             url, body = f"{root}{route}", bodies[route]
             try:

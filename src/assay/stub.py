@@ -36,7 +36,7 @@ class StubServer:
                  first_delay_s: float = 0.0, gap_s: float = 0.0, fail_first: int = 0, fail_status: int = 500,
                  status: int | None = None, host: str = "127.0.0.1", port: int = 0, record: bool = True,
                  ctx: int = 8192, tool_calls: list[dict] | Callable[[dict], list[dict] | None] | None = None,
-                 tool_chunks: int = 3):
+                 tool_chunks: int = 3, slots: int | None = None):
         self.reply = reply
         self.model = model
         self.first_delay_s = first_delay_s
@@ -50,6 +50,10 @@ class StubServer:
         self.ctx = ctx
         self.tool_calls = tool_calls
         self.tool_chunks = max(1, tool_chunks)
+        # a known capacity: at most ``slots`` chat requests are served at once, the others wait for a free slot (FIFO)
+        # -- with first_delay_s + gap_s per token as the service time, capacity = slots / service time
+        self.slots = slots
+        self._slot_sem: asyncio.Semaphore | None = None
         self.requests: list[dict] = []
         self.props: dict | None = None  # served at GET /props when set (llama.cpp server facts)
         self.count = 0
@@ -153,9 +157,15 @@ class StubServer:
                                                                  "max_model_len": self.ctx}]})
         elif method == "POST" and path in ("/extras/tokenize", "/tokenize"):
             req = json.loads(body or b"{}")
-            text = req.get("input") or req.get("prompt") or ""
+            text = req.get("input") or req.get("prompt") or req.get("content") or ""
             toks = list(range(len(text.split())))
             self._send(writer, 200, {"tokens": toks, "count": len(toks)})
+        elif method == "POST" and path == "/v1/chat/completions" and self.slots:
+            if self._slot_sem is None:
+                self._slot_sem = asyncio.Semaphore(self.slots)
+            async with self._slot_sem:
+                await self._chat(json.loads(body or b"{}"), writer)
+                await writer.drain()
         elif method == "POST" and path == "/v1/chat/completions":
             await self._chat(json.loads(body or b"{}"), writer)
         else:

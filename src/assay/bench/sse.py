@@ -107,7 +107,8 @@ class SSEPool:
         payload = json.dumps(body, separators=(",", ":")).encode()
         req = self._head + str(len(payload)).encode() + b"\r\n\r\n" + payload
         for attempt in (0, 1):
-            reused = bool(self._idle)
+            # the resend goes on a fresh connection: the other idle ones are as old (llama-server drops them after 5 s)
+            reused = bool(self._idle) and attempt == 0
             try:
                 conn = self._idle.pop() if reused else await self._connect()
             except OSError as e:

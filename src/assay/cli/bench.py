@@ -173,6 +173,11 @@ def register(app: typer.Typer) -> None:
         timeout: Annotated[float, typer.Option(help="Seconds before one request counts as failed (timeout).")] = 600.0,
         json_only: Annotated[bool, typer.Option("--json", help="Print only the JSON line.")] = False,
         remeasure: Annotated[bool, typer.Option("--remeasure-bandwidth", help="Measure memory bandwidth again instead of using the cached figure.")] = False,
+        find_max: Annotated[bool, typer.Option("--find-max", help="Search the request rate for the highest goodput meeting --slo (assay.bench.capacity).")] = False,
+        attainment: Annotated[float, typer.Option(help="--find-max: share of requests that must meet every SLO.")] = 0.9,
+        burstiness: Annotated[float, typer.Option(help="--find-max: gamma shape of arrival gaps, as vLLM (1 = Poisson).")] = 1.0,
+        ramp_up_strategy: Annotated[str, typer.Option(help="--find-max: linear | exponential ramp-up of each level's warm-up requests (vLLM's names).")] = "linear",
+        ramp_up_start_rps: Annotated[Optional[float], typer.Option(help="--find-max: rate the ramp-up starts at (default: a quarter of the level's).")] = None,
     ):
         """Benchmark latency, throughput, memory and roofline of a served model (vLLM bench serve's definitions)."""
         from rich.console import Console
@@ -193,6 +198,10 @@ def register(app: typer.Typer) -> None:
         from assay.bench.run import BenchOptions, run_bench
         from assay.bench.workloads import context_for, parse_workloads
 
+        if find_max:
+            _find_max(eng, workload, slo, goodput, requests, warmup, seed, timeout, attainment, burstiness,
+                      ramp_up_strategy, ramp_up_start_rps, rate, console)
+            return
         specs = parse_workloads(workload)  # validate before starting an engine
         opts = BenchOptions(workloads=workload, concurrency=_ints(concurrency), rates=_rates(rate),
                             requests=requests, duration_s=duration, warmup=warmup, slo={**parse_slo(slo), **parse_slo(goodput)}, out=out,
@@ -252,6 +261,36 @@ def register(app: typer.Typer) -> None:
             _seed_table(console, result["seed_rows"])
         result = {k: v for k, v in result.items() if k not in ("facts", "gpus")}
         print(json.dumps(result, default=str))
+
+
+def _find_max(eng, workload, slo, goodput, requests, warmup, seed, timeout, attainment, burstiness,
+              ramp_up_strategy, ramp_up_start_rps, rate, console) -> None:
+    """``assay bench --find-max``: the capacity finder (assay.bench.capacity) on one workload."""
+    from assay.bench.capacity import CapacityOptions, find_max, summary_lines
+    from assay.bench.metrics import parse_slo
+    from assay.bench.run import _jsonable
+    from assay.bench.workloads import context_for, parse_workloads
+
+    wl = "fixed:128:64" if workload == "seed" else workload  # the seed's three shapes are not one load
+    specs = parse_workloads(wl)
+    rates = _rates(rate)
+    opts = CapacityOptions(workload=wl, slo={**parse_slo(slo), **parse_slo(goodput)}, attainment=attainment,
+                           burstiness=burstiness, ramp_up_strategy=ramp_up_strategy,
+                           ramp_up_start_rps=ramp_up_start_rps, seed=seed, timeout_s=timeout,
+                           start_rps=rates[0] if rates and not math.isinf(rates[0]) else None,
+                           **({"requests": requests} if requests else {}), **({"warmup": warmup} if warmup > 1 else {}))
+    if not opts.slo:
+        from assay.errors import AssayError
+
+        raise AssayError("--find-max needs --slo, e.g. --slo ttft:500,tpot:50")
+    ctx = eng.ctx if eng.ctx is not None or not eng.starts else context_for(specs, eng.model)
+    if eng.starts:
+        print(f"starting {eng.label} (ctx {ctx or 'default'}) ...", file=sys.stderr)
+    with eng.provide(ctx=ctx) as eps:
+        res = find_max(eps, opts, log=lambda m: print(m, file=sys.stderr, flush=True))
+    for line in summary_lines(res):
+        console.print(line)
+    print(json.dumps(_jsonable({"kind": "bench-capacity", **res})))
 
 
 def _plan_table(console, rows, ctx) -> None:

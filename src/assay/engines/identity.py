@@ -147,8 +147,8 @@ def remote_identity(base_url: str, model: str, *, headers: dict | None = None, p
     try:
         r = httpx.get(f"{base_url}/models", timeout=timeout_s, headers=headers or {})
         entry = next((m for m in (r.json().get("data") or []) if m.get("id") == model), None)
-        if entry is not None:
-            seen["models_entry"] = entry
+        if entry is not None:  # "created" is the time of the answer on some servers (llama-server, vLLM)
+            seen["models_entry"] = {k: v for k, v in entry.items() if k != "created"}
     except (httpx.HTTPError, ValueError, AttributeError):
         pass
     for route in ("/props", "/version"):
