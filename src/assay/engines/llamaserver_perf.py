@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 
 from assay.engines import Probe
+from assay.engines._crosscheck import pct
+from assay.engines._crosscheck import ours as measured
 
 _P = re.compile(r"(?:task (\d+) \| )?\s*prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
 _E = re.compile(r"(?:task (\d+) \| )?\s*(?<!prompt )eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
@@ -139,21 +141,9 @@ def diff(before: dict, after: dict) -> dict:
     return d
 
 
-def _mean(xs):
-    xs = [x for x in xs if x is not None]
-    return sum(xs) / len(xs) if xs else None
-
-
-def _pct(ours, engine):
-    return None if ours is None or not engine else 100.0 * (ours - engine) / engine
-
-
 def compare_group(d: dict, results) -> dict:
-    ok = [r for r in results if r.ok]
-    n = len(ok)
-    ours = {"requests": n, "prompt_tokens": sum(r.input_tokens or 0 for r in ok),
-            "output_tokens": sum(r.output_tokens or 0 for r in ok), "ttft_mean_s": _mean([r.ttft_s for r in ok]),
-            "tpot_mean_s": _mean([r.tpot_s for r in ok if r.output_tokens and r.output_tokens > 1])}
+    ours = measured(results)
+    n = ours["requests"]
     engine = {"prompt_tokens": d["prompt_tokens_total"] + d["prompt_tokens_cached_total"],
               "prompt_tokens_evaluated": d["prompt_tokens_total"], "output_tokens": d["tokens_predicted_total"],
               "prompt_mean_s": d["prompt_seconds_total"] / n if n else None,
@@ -161,9 +151,9 @@ def compare_group(d: dict, results) -> dict:
                               if d["tokens_predicted_total"] else None),
               "busy_slots_per_decode": d["busy_slots_per_decode"], "decode_steps": d["n_decode_total"]}
     return {"ours": ours, "engine": engine,
-            "diff_pct": {"tpot": _pct(ours["tpot_mean_s"], engine["tpot_mean_s"]),
-                         "prompt_tokens": _pct(ours["prompt_tokens"], engine["prompt_tokens"]),
-                         "output_tokens": _pct(ours["output_tokens"], engine["output_tokens"])}}
+            "diff_pct": {"tpot": pct(ours["tpot_mean_s"], engine["tpot_mean_s"]),
+                         "prompt_tokens": pct(ours["prompt_tokens"], engine["prompt_tokens"]),
+                         "output_tokens": pct(ours["output_tokens"], engine["output_tokens"])}}
 
 
 class MetricsProbe(Probe):

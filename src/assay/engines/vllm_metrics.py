@@ -25,6 +25,8 @@ import re
 import httpx
 
 from assay.engines import Probe
+from assay.engines._crosscheck import ours as measured
+from assay.engines._crosscheck import pct
 
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 
@@ -73,29 +75,15 @@ def diff(before: dict[str, float], after: dict[str, float]) -> dict:
     return d
 
 
-def _mean(xs):
-    xs = [x for x in xs if x is not None]
-    return sum(xs) / len(xs) if xs else None
-
-
-def _pct(ours, engine):
-    return None if ours is None or not engine else 100.0 * (ours - engine) / engine
-
-
 def compare(engine: dict, results) -> dict:
     """Ours (RequestResult list of one group) vs the engine's diff; differences in % of the engine's figure."""
-    ok = [r for r in results if r.ok]
-    ours = {"requests": len(ok),
-            "prompt_tokens": sum(r.input_tokens or 0 for r in ok),
-            "output_tokens": sum(r.output_tokens or 0 for r in ok),
-            "ttft_mean_s": _mean([r.ttft_s for r in ok]),
-            "tpot_mean_s": _mean([r.tpot_s for r in ok if r.output_tokens and r.output_tokens > 1])}
+    ours = measured(results)
     return {"ours": ours, "engine": engine,
-            "diff_pct": {"ttft": _pct(ours["ttft_mean_s"], engine["ttft_mean_s"]),
-                         "tpot": _pct(ours["tpot_mean_s"], engine["tpot_mean_s"]),
-                         "prompt_tokens": _pct(ours["prompt_tokens"], engine["prompt_tokens"]),
-                         "output_tokens": _pct(ours["output_tokens"], engine["output_tokens"]),
-                         "requests": _pct(ours["requests"], engine["requests"])}}
+            "diff_pct": {"ttft": pct(ours["ttft_mean_s"], engine["ttft_mean_s"]),
+                         "tpot": pct(ours["tpot_mean_s"], engine["tpot_mean_s"]),
+                         "prompt_tokens": pct(ours["prompt_tokens"], engine["prompt_tokens"]),
+                         "output_tokens": pct(ours["output_tokens"], engine["output_tokens"]),
+                         "requests": pct(ours["requests"], engine["requests"])}}
 
 
 def line(label: str, cc: dict) -> str:
