@@ -20,3 +20,15 @@ def ours(results) -> dict:
     return {"requests": len(ok), "prompt_tokens": sum(r.input_tokens or 0 for r in ok),
             "output_tokens": sum(r.output_tokens or 0 for r in ok), "ttft_mean_s": mean([r.ttft_s for r in ok]),
             "tpot_mean_s": mean([r.tpot_s for r in ok if r.output_tokens and r.output_tokens > 1])}
+
+
+async def metrics_text(root: str, headers: dict | None = None) -> str | None:
+    """The text of a server's Prometheus ``/metrics`` page, or None when it has none (the engines parse their own)."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as c:
+            r = await c.get(f"{root}/metrics", headers=headers or {})
+    except httpx.HTTPError:
+        return None
+    return r.text if r.status_code == 200 else None

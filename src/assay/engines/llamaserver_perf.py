@@ -122,14 +122,11 @@ def parse(text: str) -> dict[str, float]:
 
 
 async def scrape(root: str, headers: dict | None = None) -> dict[str, float] | None:
-    import httpx
+    """The server's metrics this engine reads, or None when it has no /metrics."""
+    from assay.engines._crosscheck import metrics_text
 
-    try:
-        async with httpx.AsyncClient(timeout=10.0) as c:
-            r = await c.get(f"{root}/metrics", headers=headers or {})
-    except httpx.HTTPError:
-        return None
-    return parse(r.text) if r.status_code == 200 else None
+    text = await metrics_text(root, headers)
+    return None if text is None else parse(text)
 
 
 def diff(before: dict, after: dict) -> dict:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import re
 
-import httpx
 
 from assay.engines import Probe
 from assay.engines._crosscheck import ours as measured
@@ -55,13 +54,11 @@ def parse(text: str) -> dict[str, float]:
 
 
 async def scrape(root: str, headers: dict | None = None) -> dict[str, float] | None:
-    """The server's vllm:* metrics, or None when it has no /metrics."""
-    try:
-        async with httpx.AsyncClient(timeout=10.0) as c:
-            r = await c.get(f"{root}/metrics", headers=headers or {})
-    except httpx.HTTPError:
-        return None
-    return parse(r.text) if r.status_code == 200 else None
+    """The server's metrics this engine reads, or None when it has no /metrics."""
+    from assay.engines._crosscheck import metrics_text
+
+    text = await metrics_text(root, headers)
+    return None if text is None else parse(text)
 
 
 def diff(before: dict[str, float], after: dict[str, float]) -> dict:
