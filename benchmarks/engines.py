@@ -103,6 +103,30 @@ def option(name: str, args) -> tuple[str, list, float]:
     return label, hs, time.monotonic() - t0
 
 
+def one_option(name: str, args) -> dict:
+    """Start option ``name``, run the main job against it with ``--endpoint``, stop it: its row."""
+    label, hs, startup = option(name, args)
+    try:
+        eps = [getattr(h, "endpoint", None) for h in hs]
+        urls = [e.base_url if e else h.url for e, h in zip(eps, hs)]
+        pids = [e.pid if e else h.pid for e, h in zip(eps, hs)]
+        cpu0 = sum(tree_cpu_s(p) for p in pids)
+        load0 = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory() as out:
+            wall, head = run_eval(urls, Path(out), args.limit, args.concurrency)
+        cpu = sum(tree_cpu_s(p) for p in pids) - cpu0
+        rss = sum(tree_rss(p) for p in pids)
+    finally:
+        for h in hs:
+            h.stop()
+    row = {"option": name, "label": label, "startup_s": round(startup, 1), "eval_s": round(wall, 1),
+           "main_job_s": round(startup + wall, 1), "rss_gib": round(rss / 2**30, 2),
+           "engine_cpu_s": round(cpu, 1), "load_before": round(load0, 1), "load_after": round(os.getloadavg()[0], 1),
+           "samples_per_s": head.get("samples_per_s"), "suites": head.get("suites") or head.get("scores")}
+    print(json.dumps(row), file=sys.stderr, flush=True)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--options", default="a,b,d")
@@ -115,26 +139,13 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     for name in [o.strip() for o in args.options.split(",") if o.strip()]:
-        label, hs, startup = option(name, args)
         try:
-            eps = [getattr(h, "endpoint", None) for h in hs]
-            urls = [e.base_url if e else h.url for e, h in zip(eps, hs)]
-            pids = [e.pid if e else h.pid for e, h in zip(eps, hs)]
-            cpu0 = sum(tree_cpu_s(p) for p in pids)
-            load0 = os.getloadavg()[0]
-            with tempfile.TemporaryDirectory() as out:
-                wall, head = run_eval(urls, Path(out), args.limit, args.concurrency)
-            cpu = sum(tree_cpu_s(p) for p in pids) - cpu0
-            rss = sum(tree_rss(p) for p in pids)
-        finally:
-            for h in hs:
-                h.stop()
-        row = {"option": name, "label": label, "startup_s": round(startup, 1), "eval_s": round(wall, 1),
-               "main_job_s": round(startup + wall, 1), "rss_gib": round(rss / 2**30, 2),
-               "engine_cpu_s": round(cpu, 1), "load_before": round(load0, 1), "load_after": round(os.getloadavg()[0], 1),
-               "samples_per_s": head.get("samples_per_s"), "suites": head.get("suites") or head.get("scores")}
-        rows.append(row)
-        print(json.dumps(row), file=sys.stderr, flush=True)
+            rows.append(one_option(name, args))
+        except (Exception, SystemExit) as e:  # one option failing must not lose the others' figures
+            print(json.dumps({"option": name, "failed": f"{type(e).__name__}: {e}"[-600:]}), file=sys.stderr, flush=True)
+    rows = [r for r in rows if r]
+    if not rows:
+        raise SystemExit("every option failed")
     base = next((r["main_job_s"] for r in rows if r["option"] == "a"), rows[0]["main_job_s"] if rows else None)
     print(f"\n{'option':<52} {'start s':>8} {'eval s':>8} {'job s':>8} {'speed-up':>9} {'engine CPU s':>13} "
           f"{'RSS GiB':>8} {'load':>10}")

@@ -119,6 +119,18 @@ def test_probe_digest_moves_with_the_answer_not_the_server(stub):
     assert "server facts" in ep.model_changed()
 
 
+def test_replicas_of_one_model_look_the_same_despite_per_start_fields(stub):
+    """llama-server's /props carries a media marker drawn at random per start, and slot counts: two replicas of one
+    model must not look like two models (measured: two llama-server replicas were refused as different models)."""
+    a, b = stub(), stub()
+    a.props = {"model_path": "/m.gguf", "media_marker": "<__media_o3UND6__>", "total_slots": 4, "is_sleeping": False}
+    b.props = {"model_path": "/m.gguf", "media_marker": "<__media_cROZOw__>", "total_slots": 2, "is_sleeping": True}
+    ia, ib = (ident.remote_identity(s.base_url, s.model) for s in (a, b))
+    assert ia["remote_sha256"] == ib["remote_sha256"] and ident.same_model(ia, ib)
+    b.props = {**b.props, "model_path": "/other.gguf"}
+    assert not ident.same_model(ia, ident.remote_identity(b.base_url, b.model))
+
+
 @pytest.mark.engine
 def test_the_served_gguf_is_identified_exactly(embedded):
     idn = embedded.identity

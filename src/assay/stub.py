@@ -57,6 +57,7 @@ class StubServer:
         self.requests: list[dict] = []
         self.props: dict | None = None  # served at GET /props when set (llama.cpp server facts)
         self.count = 0
+        self.in_chat = 0
         self.connections = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -173,6 +174,13 @@ class StubServer:
         await writer.drain()
 
     async def _chat(self, req: dict, writer) -> None:
+        self.in_chat += 1  # a reply callable can read it: how many chat requests are being answered, this one included
+        try:
+            await self._chat_body(req, writer)
+        finally:
+            self.in_chat -= 1
+
+    async def _chat_body(self, req: dict, writer) -> None:
         self.count += 1
         if self.record:
             self.requests.append(req)

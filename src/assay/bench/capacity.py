@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from assay.errors import AssayError
+from assay.stats.intervals import wilson
 
 
 @dataclass
@@ -83,16 +84,6 @@ def arrival_offsets(rate: float, n: int, *, burstiness: float = 1.0, seed: int =
             r = rate
         t += rng.gammavariate(burstiness, 1.0 / (r * burstiness))
     return out
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
 
 
 # ---- one level ----------------------------------------------------------------------------------------------------

@@ -178,6 +178,7 @@ def register(app: typer.Typer) -> None:
         burstiness: Annotated[float, typer.Option(help="--find-max: gamma shape of arrival gaps, as vLLM (1 = Poisson).")] = 1.0,
         ramp_up_strategy: Annotated[str, typer.Option(help="--find-max: linear | exponential ramp-up of each level's warm-up requests (vLLM's names).")] = "linear",
         ramp_up_start_rps: Annotated[Optional[float], typer.Option(help="--find-max: rate the ramp-up starts at (default: a quarter of the level's).")] = None,
+        score: Annotated[bool, typer.Option("--score", help="Quality under load: with --workload suite:NAME, answer --requests samples alone and again at --rate (or at the rate --find-max found), score both with the suite, pair them (assay.bench.quality).")] = False,
     ):
         """Benchmark latency, throughput, memory and roofline of a served model (vLLM bench serve's definitions)."""
         from rich.console import Console
@@ -198,9 +199,9 @@ def register(app: typer.Typer) -> None:
         from assay.bench.run import BenchOptions, run_bench
         from assay.bench.workloads import context_for, parse_workloads
 
-        if find_max:
-            _find_max(eng, workload, slo, goodput, requests, warmup, seed, timeout, attainment, burstiness,
-                      ramp_up_strategy, ramp_up_start_rps, rate, console)
+        if find_max or score:
+            _under_load(eng, workload, slo, goodput, requests, warmup, seed, timeout, attainment, burstiness,
+                        ramp_up_strategy, ramp_up_start_rps, rate, console, find=find_max, score=score)
             return
         specs = parse_workloads(workload)  # validate before starting an engine
         opts = BenchOptions(workloads=workload, concurrency=_ints(concurrency), rates=_rates(rate),
@@ -263,34 +264,57 @@ def register(app: typer.Typer) -> None:
         print(json.dumps(result, default=str))
 
 
-def _find_max(eng, workload, slo, goodput, requests, warmup, seed, timeout, attainment, burstiness,
-              ramp_up_strategy, ramp_up_start_rps, rate, console) -> None:
-    """``assay bench --find-max``: the capacity finder (assay.bench.capacity) on one workload."""
-    from assay.bench.capacity import CapacityOptions, find_max, summary_lines
+def _under_load(eng, workload, slo, goodput, requests, warmup, seed, timeout, attainment, burstiness,
+                ramp_up_strategy, ramp_up_start_rps, rate, console, *, find: bool, score: bool) -> None:
+    """``assay bench --find-max`` (the capacity finder, assay.bench.capacity) and/or ``--score`` (quality under load
+    at --rate or at the rate found, assay.bench.quality), on one workload and one engine."""
+    from assay.bench.capacity import CapacityOptions, find_max
+    from assay.bench.capacity import summary_lines as capacity_lines
     from assay.bench.metrics import parse_slo
+    from assay.bench.quality import QualityOptions, quality_under_load
+    from assay.bench.quality import summary_lines as quality_lines
     from assay.bench.run import _jsonable
     from assay.bench.workloads import context_for, parse_workloads
+    from assay.errors import AssayError
 
     wl = "fixed:128:64" if workload == "seed" else workload  # the seed's three shapes are not one load
     specs = parse_workloads(wl)
-    rates = _rates(rate)
+    rates = _rates(rate) or []
+    if score and (len(specs) != 1 or not specs[0].suite):
+        raise AssayError(f"--score scores a suite's answers: use one --workload suite:NAME[:OUT], not {workload!r}")
+    if score and not find and (len(rates) != 1 or math.isinf(rates[0])):
+        raise AssayError("--score needs one finite --rate (requests/s) to load the server at, or --find-max to find it")
     opts = CapacityOptions(workload=wl, slo={**parse_slo(slo), **parse_slo(goodput)}, attainment=attainment,
                            burstiness=burstiness, ramp_up_strategy=ramp_up_strategy,
                            ramp_up_start_rps=ramp_up_start_rps, seed=seed, timeout_s=timeout,
                            start_rps=rates[0] if rates and not math.isinf(rates[0]) else None,
                            **({"requests": requests} if requests else {}), **({"warmup": warmup} if warmup > 1 else {}))
-    if not opts.slo:
-        from assay.errors import AssayError
-
+    if find and not opts.slo:
         raise AssayError("--find-max needs --slo, e.g. --slo ttft:500,tpot:50")
     ctx = eng.ctx if eng.ctx is not None or not eng.starts else context_for(specs, eng.model)
     if eng.starts:
         print(f"starting {eng.label} (ctx {ctx or 'default'}) ...", file=sys.stderr)
+
+    def log(m):
+        print(m, file=sys.stderr, flush=True)
+
     with eng.provide(ctx=ctx) as eps:
-        res = find_max(eps, opts, log=lambda m: print(m, file=sys.stderr, flush=True))
-    for line in summary_lines(res):
-        console.print(line)
-    print(json.dumps(_jsonable({"kind": "bench-capacity", **res})))
+        res = None
+        if find:
+            res = find_max(eps, opts, log=log)
+            for line in capacity_lines(res):
+                console.print(line)
+            print(json.dumps(_jsonable({"kind": "bench-capacity", **res})))
+        if score:
+            at = res["capacity_rps"] if res else rates[0]
+            if at is None:
+                raise AssayError("--score: --find-max found no rate that meets the SLOs, so there is no load to score at")
+            q = quality_under_load(eps, QualityOptions(suite=specs[0].suite, rate=at, samples=requests or 20,
+                                                       max_tokens=specs[0].output_tokens, burstiness=burstiness,
+                                                       seed=seed, timeout_s=timeout), log=log)
+            for line in quality_lines(q):
+                console.print(line)
+            print(json.dumps(_jsonable(q)))
 
 
 def _plan_table(console, rows, ctx) -> None:

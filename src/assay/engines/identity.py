@@ -157,8 +157,10 @@ def remote_identity(base_url: str, model: str, *, headers: dict | None = None, p
             if r.status_code == 200:
                 body = r.json()
                 if isinstance(body, dict):
-                    # volatile fields (slots in use, timings) would make every look a new model
-                    seen[route] = {k: v for k, v in body.items() if k not in ("total_slots", "is_sleeping")}
+                    # volatile fields (slots in use, timings) would make every look a new model; llama-server's
+                    # media_marker is random per start, so two replicas of one model would look like two models
+                    seen[route] = {k: v for k, v in body.items() if k not in ("total_slots", "is_sleeping",
+                                                                               "media_marker")}
         except (httpx.HTTPError, ValueError):
             pass
     # which routes answered this look: a look that could not reach one of them (a busy server past the timeout) says
