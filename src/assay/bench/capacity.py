@@ -59,6 +59,7 @@ class CapacityOptions:
     seed: int = 0
     timeout_s: float = 300.0
     cooldown_s: float = 0.5  # between levels, so a stopped level's work drains
+    settle_s: float = 120.0  # at most this long waiting, after a level, for the server to answer as fast as when idle
     roofline: bool = True
 
 
@@ -252,9 +253,16 @@ async def search(run: Callable, opts: CapacityOptions, start: float, log: Callab
             break
         below = [r["rate"] for r in levels if r["passed"] and r["rate"] < lo]
         lo, hi = (max(below) if below else None), lo
+        budget = len(levels) + opts.max_levels // 2
+        rate = hi / 2
+        while lo is None and len(levels) < budget and rate >= start / 1024:  # nothing passed below: halve down
+            if (await level(rate))["passed"]:
+                lo = rate
+            else:
+                hi, rate = rate, rate / 2
         if lo is None:
             break
-        lo, hi = await bisect(lo, hi, len(levels) + opts.max_levels // 2)
+        lo, hi = await bisect(lo, hi, budget)
     at_lo, at_hi = runs_at(lo), runs_at(hi)
     lo_pass = sum(r["passed"] for r in at_lo)
     hi_pass = sum(r["passed"] for r in at_hi)
@@ -339,6 +347,30 @@ async def _find(endpoints, opts: CapacityOptions, log) -> dict:
 
                     raise EngineDied(f"the engine died during --find-max at rate {rate:g}/s: {fate}")
             await asyncio.sleep(opts.cooldown_s)
+            await settle()
+
+    async def ping() -> float:
+        """Seconds for a one-token request: how busy the server still is."""
+        sender = _Sender(endpoints, opts.timeout_s)
+        try:
+            r, _ = await sender.send(request_body(ep.model, p.message_for(0), spec, force=False, knobs=knobs)
+                                     | {"max_tokens": 1}, time.perf_counter())
+        finally:
+            await sender.aclose()
+        return r.e2e_s if r.ok and r.e2e_s is not None else float("inf")
+
+    idle_ping = await ping()
+
+    async def settle() -> None:
+        """A stopped level's cancelled requests may still be running in the engine (a server notices a closed stream
+        only when it next writes to it); the next level must not start on that backlog, or every level after the
+        first saturated one fails too. Wait until a one-token request is about as fast as on the idle server."""
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < opts.settle_s:
+            if await ping() <= 2 * idle_ping + 0.05:
+                return
+            await asyncio.sleep(0.5)
+        log(f"  (the server was still slower than idle {opts.settle_s:.0f} s after the level; going on)")
 
     start = opts.start_rps
     if start is None:  # one request alone: its latency sets the first rate at half of one stream's pace
@@ -371,8 +403,11 @@ def summary_lines(res: dict) -> list[str]:
     slo = ", ".join(f"{k} ≤ {v * 1000:g} ms" for k, v in res["slo_s"].items())
     opts = res["options"]
     lo, hi = res["interval_rps"]
-    out = [f"capacity of {res['model']} on {res['engine']}, {res['workload']} ({res.get('input_tokens')} → "
-           f"{res['output_tokens']} tokens), {slo}, ≥ {opts['attainment']:.0%} of requests:"]
+    inp = res.get("input_tokens")
+    shape = (f"{inp} → {res['output_tokens']} tokens" if inp is not None
+             else f"the suite's prompts → up to {res['output_tokens']} tokens")
+    out = [f"capacity of {res['model']} on {res['engine']}, {res['workload']} ({shape}), {slo}, "
+           f"≥ {opts['attainment']:.0%} of requests:"]
     if res["capacity_rps"] is None:
         out.append("  no rate met the SLOs (the lowest tried failed)")
         return out

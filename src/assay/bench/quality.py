@@ -9,6 +9,8 @@ vLLM's ``--burstiness``), after ``warmup`` ramp-up requests, and background requ
 not scored) keep arriving at R until the last scored answer is back, so every scored request meets the steady load
 and none the draining tail. Both passes send exactly the request ``assay eval`` sends for the sample (its messages
 and ``request_params``, greedy, neutral sampling knobs), with ``max_tokens`` from the workload (``suite:NAME:OUT``).
+Then the samples are answered alone once more (``control``): how far answers move with no load at all (a prompt cache
+reused differently, nondeterministic kernels), so that an engine's own noise is not blamed on the load.
 
 Example:
     res = quality_under_load(endpoints, QualityOptions(suite="gsm8k", rate=1.5, samples=40))
@@ -35,6 +37,7 @@ class QualityOptions:
     warmup: int = 4  # ramp-up requests before the scored ones (background samples, not scored)
     seed: int = 0
     timeout_s: float = 600.0
+    control: bool = True  # answer the samples alone a second time, after the load: the engine's own repeatability
 
 
 async def _answer(client, messages, params, timeout_s: float) -> dict:
@@ -71,7 +74,7 @@ async def _loaded_pass(client, scored: list, background: list, opts: QualityOpti
                               ramp=opts.warmup, strategy="linear")
     t0 = time.perf_counter()
     i = 0
-    while True:
+    while i < len(offsets):
         if i >= n_head and all(r is not None for r in results):
             break
         wait = t0 + offsets[i] - time.perf_counter()
@@ -90,9 +93,9 @@ async def _loaded_pass(client, scored: list, background: list, opts: QualityOpti
         i += 1
         if i == n_head:
             log(f"  all {len(scored)} scored requests sent at {opts.rate:g}/s; background load until they finish")
-    for t in tasks:
-        if not t.done():
-            t.cancel()
+    # every request ends (_answer has its own timeout). The background ones still running are awaited, not
+    # cancelled: a server keeps working on a cancelled stream until it next writes to it, so the control pass
+    # that follows would otherwise not run alone.
     await asyncio.gather(*tasks, return_exceptions=True)
     k = len(inflight)
     counted = inflight[opts.warmup:n_head] or inflight
@@ -126,16 +129,22 @@ async def _quality(endpoints, opts: QualityOptions, log: Callable[[str], None]) 
     scorer = Scorer({suite.name: suite})
     try:
         await scorer.start()
-        log(f"idle pass: {len(reqs)} samples of {suite.name}, one at a time ...")
-        t0 = time.perf_counter()
-        idle = []
-        for k, r in enumerate(reqs):
-            idle.append(await _answer(client, *r, opts.timeout_s))
-            if (k + 1) % max(1, len(reqs) // 4) == 0:
-                log(f"  {k + 1}/{len(reqs)} answered alone")
-        idle_s = time.perf_counter() - t0
+
+        async def alone(what: str) -> tuple[list, float]:
+            log(f"{what}: {len(reqs)} samples of {suite.name}, one at a time ...")
+            t0, out = time.perf_counter(), []
+            for k, r in enumerate(reqs):
+                out.append(await _answer(client, *r, opts.timeout_s))
+                if (k + 1) % max(1, len(reqs) // 4) == 0:
+                    log(f"  {k + 1}/{len(reqs)} answered alone")
+            return out, time.perf_counter() - t0
+
+        idle, idle_s = await alone("idle pass")
         log(f"loaded pass: the same samples at {opts.rate:g} req/s (burstiness {opts.burstiness:g}) ...")
         loaded, load = await _loaded_pass(client, reqs, background, opts, log)
+        # the control: alone again, after the load. An engine whose answers alone are not repeatable (a prompt cache
+        # reused differently, nondeterministic kernels) would otherwise have its noise blamed on the load.
+        again = (await alone("idle pass again (the control)"))[0] if opts.control else None
 
         async def score(a, sample):
             if not a["ok"]:
@@ -156,6 +165,12 @@ async def _quality(endpoints, opts: QualityOptions, log: Callable[[str], None]) 
     paired = P.compare_scores([x for x, _ in pairs], [y for _, y in pairs], binary=binary, seed=opts.seed,
                               names=("loaded", "idle")) if pairs else None
     lo, hi = wilson(same, len(both)) if both else (0.0, 1.0)
+    control = None
+    if again is not None:
+        twice = [k for k in range(len(samples)) if idle[k]["ok"] and again[k]["ok"]]
+        rep = sum(1 for k in twice if idle[k]["text"] == again[k]["text"])
+        control = {"identical": rep, "of": len(twice), "ci": list(wilson(rep, len(twice))) if twice else [0.0, 1.0],
+                   "errors": sum(not a["ok"] for a in again)}
 
     def side(ans, scores):
         ok = [a for a in ans if a["ok"]]
@@ -165,13 +180,16 @@ async def _quality(endpoints, opts: QualityOptions, log: Callable[[str], None]) 
                 "ttft_p50_s": ttft[len(ttft) // 2] if ttft else None,
                 "e2e_mean_s": sum(a["e2e_s"] for a in ok) / len(ok) if ok else None}
 
-    per_sample = [{"sample_id": s.id, "idle_score": a, "loaded_score": b,
-                   "identical": bool(idle[k]["ok"] and loaded[k]["ok"] and idle[k]["text"] == loaded[k]["text"]),
+    def same_text(x, y) -> bool:
+        return bool(x["ok"] and y["ok"] and x["text"] == y["text"])
+
+    per_sample = [{"sample_id": s.id, "idle_score": a, "loaded_score": b, "identical": same_text(idle[k], loaded[k]),
+                   "identical_alone_again": same_text(idle[k], again[k]) if again is not None else None,
                    "idle_error": idle[k].get("error"), "loaded_error": loaded[k].get("error")}
                   for k, (s, a, b) in enumerate(zip(samples, idle_scores, loaded_scores))]
     return {"kind": "bench-quality", "suite": suite.name, "model": endpoints[0].model, "engine": endpoints[0].engine,
             "options": asdict(opts), "n": len(samples), "paired_n": len(pairs), "binary": binary,
-            "identical": same, "identical_of": len(both), "identical_ci": [lo, hi],
+            "identical": same, "identical_of": len(both), "identical_ci": [lo, hi], "control": control,
             "idle": {**side(idle, idle_scores), "seconds": idle_s}, "loaded": {**side(loaded, loaded_scores), **load},
             "paired": paired.to_dict() if paired else None, "samples": per_sample}
 
@@ -186,8 +204,10 @@ def summary_lines(res: dict) -> list[str]:
     out = [f"quality under load: {res['suite']} on {res['model']} ({res['engine']}), {res['n']} samples, "
            f"alone vs at {o['rate']:g} req/s ({l['in_flight_at_send_mean']:.1f} requests in flight on average when "
            f"one was sent, at most {l['in_flight_at_send_max']}; {l['background_requests']} background requests)",
-           f"  identical answers: {res['identical']}/{res['identical_of']} "
-           f"({res['identical_ci'][0]:.0%}–{res['identical_ci'][1]:.0%})",
+           f"  identical answers, alone vs under load: {res['identical']}/{res['identical_of']} "
+           f"({res['identical_ci'][0]:.0%}–{res['identical_ci'][1]:.0%})"
+           + (f"; alone vs alone again (the control): {c['identical']}/{c['of']} ({c['ci'][0]:.0%}–{c['ci'][1]:.0%})"
+              if (c := res.get("control")) else ""),
            f"  score alone {i['score_mean']:.3f}, under load {l['score_mean']:.3f}; truncated {i['truncated']} / "
            f"{l['truncated']}, errors {i['errors']} / {l['errors']}; TTFT p50 "
            f"{_ms(i['ttft_p50_s'])} / {_ms(l['ttft_p50_s'])}"]

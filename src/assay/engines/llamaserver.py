@@ -4,9 +4,13 @@ that the installed llama-cpp-python vendors (``engines.llamaserver_build``).
 Facts that shape this module (read in that llama.cpp's ``tools/server`` and ``common/arg.cpp``, llama-cpp-python
 0.3.36's vendor copy):
 
-- It batches: ``-np N`` slots decode together (continuous batching is on by default); ``--kv-unified`` (where the
-  build has it, ``--help`` says) gives the slots one shared KV pool of ``-c`` tokens, each slot capped at the model's
-  training window. We give it ``max(ctx, N × 2048)`` tokens so N requests of the main job fit at once.
+- It batches: ``-np N`` slots decode together (continuous batching is on by default). The KV cache is either one
+  per slot (``-c`` = N × the context, ``--no-kv-unified``) or one pool the slots share (``--kv-unified``, ``-c`` =
+  max(context, N × 2048)). Per slot is the default here: with the shared pool every decode step of every sequence
+  attends over all the pool's used cells (the other sequences' masked out), which made the main job 39 % slower
+  (191 against 137 s, AMD EPYC, 2 threads, docs/engines.md). The shared pool is used only when N separate caches
+  would take more than a quarter of the memory available (``kv_layout``); ``--kv-unified`` / ``-c`` after ``--``
+  decide it for the user.
 - The AMX decision is llama-cpp-python's (``engines.amx``: same llama.cpp, same crash): off means ``--no-repack``,
   which keeps the weights out of the extra (AMX / repack) buffer types.
 - ``--jinja`` renders the GGUF's own chat template and parses tool calls from it (OpenAI ``tools``, streamed);
@@ -71,10 +75,29 @@ def _has(args: list[str], *flags: str) -> bool:
     return any(a in flags or any(a.startswith(f + "=") for f in flags) for a in args)
 
 
+def kv_layout(gguf: Path, ctx: int, parallel: int, available_bytes: int | None = None) -> tuple[bool, int]:
+    """(shared pool?, KV bytes of one slot's cache): one cache per slot unless ``parallel`` caches of ``ctx`` tokens
+    (f16 K and V, the GGUF's layers × KV heads × head size) would take over a quarter of the available memory."""
+    import psutil
+
+    from assay.gguf_meta import arch_facts, read_metadata
+
+    try:
+        f = arch_facts(read_metadata(gguf))
+        per_token = 2 * 2 * int(f["n_layers"]) * int(f["n_kv_heads"]) * int(f["head_dim"])
+    except Exception:  # noqa: BLE001 - an unreadable or unusual GGUF: the shared pool, which always fits
+        return True, 0
+    avail = available_bytes if available_bytes is not None else psutil.virtual_memory().available
+    slot = per_token * ctx
+    return slot * parallel > avail / 4, slot
+
+
 def build_command(binary: str | Path, gguf: Path, *, host: str, port: int, ctx: int, threads: int, parallel: int,
                   alias: str, api_key: str | None = None, extra_args: list[str] | None = None,
-                  no_repack: bool = False, kv_unified: bool = True) -> list[str]:
-    """The llama-server command line (unit-tested). A flag the user gave after ``--`` replaces ours."""
+                  no_repack: bool = False, kv_unified: bool = False, kv_flag: bool = True) -> list[str]:
+    """The llama-server command line (unit-tested). A flag the user gave after ``--`` replaces ours. ``kv_unified``:
+    one shared KV pool instead of a cache per slot; ``kv_flag``: this build knows ``--kv-unified`` (older ones have a
+    cache per slot only)."""
     extra = list(extra_args or [])
     cmd = [str(binary), "-m", str(gguf), "--host", host, "--port", str(port), "-a", alias]
 
@@ -85,9 +108,11 @@ def build_command(binary: str | Path, gguf: Path, *, host: str, port: int, ctx: 
     add(("-t", "--threads"), str(threads))
     add(("-tb", "--threads-batch"), str(threads))
     add(("-np", "--parallel"), str(parallel))
-    add(("-c", "--ctx-size"), str(max(ctx, parallel * 2048) if kv_unified else ctx * parallel))
-    if kv_unified:
-        add(("--kv-unified", "-kvu", "--no-kv-unified", "-no-kvu"))
+    unified = kv_unified and kv_flag
+    add(("-c", "--ctx-size"), str(max(ctx, parallel * 2048) if unified else ctx * parallel))
+    if kv_flag:
+        add(("--kv-unified", "-kvu", "--no-kv-unified", "-no-kvu") if unified else
+            ("--no-kv-unified", "-no-kvu", "--kv-unified", "-kvu"))
     if no_repack:
         add(("--no-repack", "-nr", "--repack"))
     add(("--jinja", "--no-jinja"))
@@ -126,13 +151,20 @@ class LlamaServer(Launcher):
         self.llama_amx = llama_amx
         self.amx: AmxDecision | None = None
         self.binary = Path(binary) if binary else None
+        self.kv_unified: bool | None = None  # decided at start (kv_layout), unless a flag after -- says
+        if _has(self.extra_args, "--kv-unified", "-kvu"):
+            self.kv_unified = True
+        elif _has(self.extra_args, "--no-kv-unified", "-no-kvu"):
+            self.kv_unified = False
         self.endpoint: Endpoint | None = None
 
     def command(self) -> list[str]:
+        if self.kv_unified is None:
+            self.kv_unified = kv_layout(self.spec.gguf_path(), self.ctx, self.parallel)[0]
         cmd = build_command(self.binary, self.spec.gguf_path(), host=self.host, port=self.port, ctx=self.ctx,
                             threads=self.threads, parallel=self.parallel, alias=self.spec.name, api_key=self.api_key,
                             extra_args=self.extra_args, no_repack=not self.amx.extra_bufts,
-                            kv_unified=supports(self.binary, "--kv-unified"))
+                            kv_unified=self.kv_unified, kv_flag=supports(self.binary, "--kv-unified"))
         # under the guard (python -m ...): the server's process group dies with assay, kill -9 included
         return [sys.executable, "-m", "assay.engines.llamaserver_exec", *cmd]
 
@@ -156,6 +188,7 @@ class LlamaServer(Launcher):
             engine_version=_version(props, info), context=min(self.ctx, _slot_ctx(props) or self.ctx),
             pid=self.process.pid, log_path=str(self.log_path),
             extra={"gguf": str(gguf), "threads": self.threads, "parallel": self.parallel,
+                   "kv_unified": bool(self.kv_unified and supports(self.binary, "--kv-unified")),
                    "identity": gguf_identity(gguf), "weight_bytes": gguf.stat().st_size,
                    "llama_amx": self.amx.to_dict(), "binary": str(self.binary), "build": props.get("build_info"),
                    "llama_cpp_python": info.get("llama_cpp_python"), "build_s": info.get("total_s"),
@@ -191,7 +224,8 @@ def _version(props: dict, info: dict) -> str | None:
 
 
 # what a run records about this engine (Endpoint.extra keys)
-FACT_KEYS = ("gguf", "threads", "parallel", "weight_bytes", "llama_amx", "build", "llama_cpp_python", "build_s")
+FACT_KEYS = ("gguf", "threads", "parallel", "kv_unified", "weight_bytes", "llama_amx", "build", "llama_cpp_python",
+             "build_s")
 
 
 class LlamaServerEngine(Engine):
@@ -236,7 +270,9 @@ class LlamaServerEngine(Engine):
         if facts.get("build"):
             built = f", built in {facts['build_s']:.0f} s" if facts.get("build_s") else ""
             out.append(f"llama-server {facts['build']} from llama-cpp-python {facts.get('llama_cpp_python')}'s "
-                       f"llama.cpp{built}; {facts.get('parallel')} slots, {facts.get('threads')} threads")
+                       f"llama.cpp{built}; {facts.get('parallel')} slots, {facts.get('threads')} threads"
+                       + ("" if "kv_unified" not in facts else
+                          "; one KV pool shared by the slots" if facts["kv_unified"] else "; a KV cache per slot"))
         a = facts.get("llama_amx")
         if a:
             out.append(f"llama-server extra buffer types (AMX / repack): {a['setting']} ({a['source']})"
