@@ -89,9 +89,9 @@ def option(name: str, args) -> tuple[str, list, float]:
     elif name == "c":
         if args.llama_server:
             os.environ["ASSAY_LLAMA_SERVER"] = args.llama_server
-        flags = ["-np", str(args.parallel)] if args.parallel != 8 else None
-        hs = [start("smollm2-135m", engine="llama-server", threads=cores, extra_args=flags)]
-        label = f"c: llama-server -np {args.parallel}, {cores} threads"
+        flags = (["-np", str(args.parallel)] if args.parallel != 8 else []) + args.server_args.split()
+        hs = [start("smollm2-135m", engine="llama-server", threads=cores, extra_args=flags or None)]
+        label = f"c: llama-server -np {args.parallel}, {cores} threads {args.server_args}".strip()
     elif name == "e":
         if args.llama_server:
             os.environ["ASSAY_LLAMA_SERVER"] = args.llama_server
@@ -151,6 +151,7 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=2)
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--llama-server", default=None, help="a llama-server binary (default: assay's cached build)")
+    ap.add_argument("--server-args", default="", help="option c: more llama-server flags (they replace assay's)")
     ap.add_argument("--vllm-eager", action="store_true", help="vLLM with --enforce-eager (faster start, slower?)")
     ap.add_argument("--limit", type=int, default=None, help="samples per suite (default: the main job's own)")
     ap.add_argument("--concurrency", type=int, default=8, help="assay eval -c (its default is 8)")

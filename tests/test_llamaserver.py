@@ -231,6 +231,9 @@ def test_serve_chat_usage_and_facts(ep):
     facts = ep.facts
     assert facts["parallel"] == ls.DEFAULT_PARALLEL and facts["llama_amx"]["setting"] in ("on", "off")
     assert any("slots" in line for line in engines.fact_lines(ep))
+    # a KV cache per slot, each holding the served context (8 × 94 MB for SmolLM2-135M at 4096 fits easily)
+    assert facts["kv_unified"] is False and any("a KV cache per slot" in line for line in engines.fact_lines(ep))
+    assert ep.context == 4096  # each slot holds the whole served context (the fixture asks for 4096)
     r = httpx.post(f"{ep.base_url}/chat/completions", json={
         "model": ep.model, "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 8,
         "temperature": 0.0, "ignore_eos": True}, timeout=120)
