@@ -67,11 +67,12 @@ def test_find_max_finds_the_stubs_known_capacity():
 def test_a_stopped_levels_backlog_drains_before_the_next_level():
     """Start far above capacity: the first level stops early, but the stub still holds its queued requests (a server
     notices a closed stream late). The next, lower levels must not start on that backlog, or they fail too and the
-    finder reports a capacity far below the true one (as it did on the embedded model before the settle step)."""
+    finder reports a capacity far below the true one (4.8 of the stub's 10 req/s without the settle step)."""
     with StubServer(reply="one two three four five six", first_delay_s=SERVICE_S, slots=1, record=False) as stub:
         res = find_max([stub.endpoint()], _opts(start_rps=80.0, requests=16, warmup=4, max_levels=10))
     assert not res["levels"][0]["passed"] and res["levels"][0]["stopped_early"]
-    assert res["capacity_rps"] is not None and 0.4 * 10.0 <= res["capacity_rps"] <= 1.1 * 10.0, res["levels"]
+    # without the settle step it found 4.8 req/s here (every level after a saturated one met the backlog)
+    assert res["capacity_rps"] is not None and 0.75 * 10.0 <= res["capacity_rps"] <= 1.1 * 10.0, res["levels"]
 
 
 def test_an_overloaded_level_stops_early_and_says_why():
