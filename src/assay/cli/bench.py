@@ -178,7 +178,7 @@ def register(app: typer.Typer) -> None:
         burstiness: Annotated[float, typer.Option(help="--find-max: gamma shape of arrival gaps, as vLLM (1 = Poisson).")] = 1.0,
         ramp_up_strategy: Annotated[str, typer.Option(help="--find-max: linear | exponential ramp-up of each level's warm-up requests (vLLM's names).")] = "linear",
         ramp_up_start_rps: Annotated[Optional[float], typer.Option(help="--find-max: rate the ramp-up starts at (default: a quarter of the level's).")] = None,
-        score: Annotated[bool, typer.Option("--score", help="Quality under load: with --workload suite:NAME, answer --requests samples alone and again at --rate (or at the rate --find-max found), score both with the suite, pair them (assay.bench.quality).")] = False,
+        score: Annotated[bool, typer.Option("--score", help="Quality under load: with --workload suite:NAME, answer --requests samples (default 20) alone, under load at --rate (or at the rate --find-max found), and alone again as a control; score them with the suite and pair them (assay.bench.quality).")] = False,
     ):
         """Benchmark latency, throughput, memory and roofline of a served model (vLLM bench serve's definitions)."""
         from rich.console import Console

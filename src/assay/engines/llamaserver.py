@@ -26,7 +26,7 @@ Facts that shape this module (read in that llama.cpp's ``tools/server`` and ``co
   (``engines.llamaserver_perf``), and diffs ``/metrics`` around each timed group.
 
 Example:
-    assay llama-server-build                         # once (~6 min on 2 vCPUs); else done on first use
+    assay llama-server-build                         # once (4-6 min on 2 idle vCPUs); else on first use
     assay serve --engine llama-server
     assay eval --engine llama-server -- -np 4        # flags after -- go to llama-server and win over ours
 """

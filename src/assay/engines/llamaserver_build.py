@@ -12,7 +12,7 @@ A build needs cmake, a C and a C++ compiler and make or ninja; a missing one is 
 that ask for the same build at once build it once (a file lock). Progress is printed as cmake reports it.
 
 Example:
-    assay llama-server-build                         # once; ~6 min on 2 vCPUs
+    assay llama-server-build                         # once; 4-6 min on 2 idle vCPUs
     python -m assay.engines.llamaserver_build        # the same, without the CLI (CI runs this)
 """
 
@@ -199,7 +199,7 @@ def build(*, sdist: str | Path | None = None, jobs: int | None = None, force: bo
         if not jobs:
             jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         log(f"building llama-server from llama-cpp-python {version}'s vendor/llama.cpp for this CPU "
-            f"(once; ~6 min on 2 cores; cached in {target}) ...")
+            f"(once; 4-6 min on 2 idle cores; cached in {target}) ...")
         work = Path(tempfile.mkdtemp(prefix="llama-server-build-", dir=target))
         log_path = target / "build.log"
         try:
