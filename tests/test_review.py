@@ -144,6 +144,7 @@ def test_two_models_every_section_difference_real_and_rerun_asks_nothing(stub, t
     html, md = paths["html"].read_text(), paths["md"].read_text()
     for key in SECTION_IDS:
         assert f'id="{key}"' in html
+    assert all(review["hardware"][lab]["gap"] in md for lab in labels)  # each model's gap, under its heading
     heads = re.findall(r"^## (\d)\. ", md, re.M)
     assert heads == [str(i) for i in range(1, 8)]
     assert not re.search(r"""(src|href)=["']https?://""", html)  # self-contained: nothing fetched from outside

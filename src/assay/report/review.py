@@ -192,13 +192,20 @@ def comparison_blocks(review: dict) -> list:
     return out
 
 
+def _per_model(out: list, section: dict | None):
+    """Each model's entry of a review section, after its heading; a model whose entry is a gap gets the gap line and
+    is not yielded."""
+    for lab, entry in (section or {}).items():
+        out.append(("h3", lab))
+        if "gap" in entry:
+            out.append(("gap", f"{lab}: {entry['gap']}"))
+        else:
+            yield lab, entry
+
+
 def speed_blocks(review: dict) -> list:
     out: list = []
-    for lab, s in (review.get("speed") or {}).items():
-        out.append(("h3", lab))
-        if "gap" in s:
-            out.append(("gap", f"{lab}: {s['gap']}"))
-            continue
+    for lab, s in _per_model(out, review.get("speed")):
         mach = s.get("machine") or {}
         where = (f"measured on {mach.get('cpu') or 'an unknown CPU'}, {mach.get('cores_logical')} logical cores, "
                  f"{_gb(mach.get('memory_total'))} RAM"
@@ -230,11 +237,7 @@ def speed_blocks(review: dict) -> list:
 
 def hardware_blocks(review: dict) -> list:
     out: list = []
-    for lab, h in (review.get("hardware") or {}).items():
-        out.append(("h3", lab))
-        if "gap" in h:
-            out.append(("gap", f"{lab}: {h['gap']}"))
-            continue
+    for lab, h in _per_model(out, review.get("hardware")):
         out.append(("note", f"{h['model']}: weights {_gb(h['weights_bytes'])} ({h['weight_source']}); KV cache "
                             f"{h['kv_bytes_per_token']:,.0f} B/token ({h['kv_dtype']}, {h['arch_source']}); "
                             f"{h['utilization']:.0%} of memory for the engine, {_gb(h['headroom'])} headroom "
